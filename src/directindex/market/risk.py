@@ -49,10 +49,10 @@ class FactorRiskModel:
         """``L`` with ``L L' = F`` (jittered if F is only semi-definite)."""
         f = 0.5 * (self.factor_cov + self.factor_cov.T)
         try:
-            return np.linalg.cholesky(f)
+            return np.asarray(np.linalg.cholesky(f), dtype=np.float64)
         except np.linalg.LinAlgError:
             w, v = np.linalg.eigh(f)
-            return v * np.sqrt(np.clip(w, 0.0, None))
+            return np.asarray(v * np.sqrt(np.clip(w, 0.0, None)), dtype=np.float64)
 
     def covariance(self) -> FloatArray:
         b = self.exposures
