@@ -12,6 +12,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 tax_app = typer.Typer(help="Schedule D netting and tax rates.", no_args_is_help=True)
-market_app = typer.Typer(help="Market data: synthetic generation, data checks, calibration figures.", no_args_is_help=True)
+market_app = typer.Typer(
+    help="Market data: synthetic generation, data checks, calibration figures.", no_args_is_help=True
+)
 app.add_typer(tax_app, name="tax")
 app.add_typer(market_app, name="market")

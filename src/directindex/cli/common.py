@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -34,7 +34,7 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -43,7 +43,7 @@ class Format(str, Enum):
 def to_jsonable(value: Any) -> Any:
     """Decimals become JSON numbers, dates ISO strings, enums their values, records dicts."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Enum):
@@ -100,7 +100,7 @@ def emit_rows(
     elif fmt is Format.csv:
         sys.stdout.write(render_csv(rows, columns))
     else:
-        stdout.print(render_table(rows, columns, title))
+        stdout.print(render_table(rows, columns, title), width=None if stdout.is_terminal else 240)
 
 
 def emit_json(payload: Any) -> None:

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+_Date = date  # alias: a field named ``date`` shadows the type inside class bodies
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
 
@@ -110,7 +111,7 @@ class Transaction:
     price: Decimal = ZERO
     fees: Decimal = ZERO
     lot: str | None = None
-    acquired: date | None = None
+    acquired: _Date | None = None
     basis: Decimal | None = None
     ratio: Decimal | None = None
     source: Source | None = None
@@ -196,7 +197,7 @@ class WashSale:
     replacement_account: str
     replacement_lot: str
     replacement_transaction: str
-    replacement_date: date
+    replacement_date: _Date
     quantity: Decimal
     disallowed: Decimal
     permanent: bool

@@ -1,0 +1,136 @@
+"""The wash-sale rule: which purchases replace a loss sale, and what they absorb.
+
+IRC 1091 disallows a loss on stock sold when substantially identical stock is acquired within 30 days
+before or after the sale (a 61-day window). How this module reads the rule, with its sources:
+
+* Scope: acquisitions in *any* account of the household (the spouse included: Pub 550, "Wash Sales"),
+  of any symbol in the sold symbol's identical group (GOOG/GOOGL, a policy group of S&P 500 funds).
+  Purchases and dividend reinvestments count; a transfer of an existing lot is not an acquisition.
+* Order: replacement shares are matched in the order they were acquired, beginning with the first
+  (Pub 550, "More or less stock bought than sold"; Treas. Reg. 1.1091-1(c)). A partial replacement
+  washes only the matched shares (Treas. Reg. 1.1091-1(h), Example 2). A replacement share absorbs at
+  most one loss (Treas. Reg. 1.1091-1(e)): loss sales are processed in date order, earliest first.
+* Never a replacement: shares of the very lot sold; and shares no longer held when the loss sale
+  happens (sold or donated before it, or relieved by the same sale). Only shares still held after
+  the sale, or bought after it, can carry the deferred loss forward; this keeps every disallowed loss
+  attached to a lot that exists, and is how brokers report under Treas. Reg. 1.6045-1(d)(6)(iii).
+* Effect: the disallowed loss is added to the replacement's basis (Treas. Reg. 1.1091-2(a)) and the
+  sold shares' holding period is tacked onto the replacement's (IRC 1223(3)). When the replacement
+  sits in an IRA, Roth IRA or 401(k) the loss is disallowed and no basis moves: it is gone for good
+  (Rev. Rul. 2008-5). Gains are never washed.
+* History: a later purchase can wash an earlier sale, so matching looks forward over the whole
+  transaction history; a match against a purchase that has not been booked yet is held as *pending*
+  and applied when the purchase is booked.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from directindex.ledger.records import Account, Security, Transaction
+
+WINDOW_DAYS = 30
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMatch:
+    """Shares of a not-yet-booked purchase already matched to an earlier loss sale."""
+
+    part: str
+    quantity: Decimal
+    disallowed: Decimal
+    holding_start: date
+    permanent: bool
+
+
+@dataclass(slots=True)
+class Acquisition:
+    """A purchase that may replace a loss sale: where, when, how many shares, in booking order."""
+
+    date: date
+    seq: int
+    account: str
+    tax_advantaged: bool
+    lot: str
+    quantity: Decimal
+    transaction: str
+    pending: list[PendingMatch] = field(default_factory=list)
+
+    @property
+    def pending_quantity(self) -> Decimal:
+        return sum((p.quantity for p in self.pending), _ZERO)
+
+
+class ReplacementIndex:
+    """Every purchase of the history, grouped by (household, identical group), in acquisition order."""
+
+    def __init__(
+        self,
+        ordered: Iterable[tuple[int, Transaction]],
+        accounts: Mapping[str, Account],
+        securities: Mapping[str, Security],
+    ):
+        self._groups = {s: sec.group for s, sec in securities.items()}
+        self._households = {a: acct.household for a, acct in accounts.items()}
+        keyed: dict[tuple[str, str], list[Acquisition]] = {}
+        self.by_lot: dict[tuple[str, str], Acquisition] = {}
+        for seq, tx in ordered:
+            if not tx.action.acquires or tx.account not in accounts:
+                continue
+            acct = accounts[tx.account]
+            acq = Acquisition(
+                tx.date, seq, tx.account, acct.type.tax_advantaged, tx.lot or tx.id, tx.quantity, tx.id
+            )
+            keyed.setdefault((acct.household, self.group(tx.symbol)), []).append(acq)
+            self.by_lot.setdefault((tx.account, acq.lot), acq)
+        self._keyed = {k: ([a.date for a in v], v) for k, v in keyed.items()}
+
+    def group(self, symbol: str) -> str:
+        return self._groups.get(symbol, symbol)
+
+    def household(self, account: str) -> str:
+        return self._households[account]
+
+    def window(self, account: str, symbol: str, day: date) -> list[Acquisition]:
+        """Purchases of the identical group in the household from 30 days before to 30 days after."""
+        entry = self._keyed.get((self._households[account], self.group(symbol)))
+        if entry is None:
+            return []
+        dates, acqs = entry
+        lo = bisect.bisect_left(dates, day - timedelta(days=WINDOW_DAYS))
+        hi = bisect.bisect_right(dates, day + timedelta(days=WINDOW_DAYS))
+        return acqs[lo:hi]
+
+
+def match_replacements(
+    candidates: Iterable[Acquisition],
+    quantity: Decimal,
+    sale_seq: int,
+    sold_account: str,
+    sold_lot: str,
+    held_unabsorbed: Callable[[Acquisition], Decimal],
+) -> list[tuple[Acquisition, Decimal]]:
+    """Match ``quantity`` loss shares to replacement shares, first acquired first.
+
+    A purchase booked before the sale offers the shares of it still held and not yet a replacement
+    (``held_unabsorbed``); a later purchase offers its shares not already matched to an earlier loss.
+    """
+    out: list[tuple[Acquisition, Decimal]] = []
+    remaining = quantity
+    for acq in candidates:
+        if remaining <= 0:
+            break
+        if acq.account == sold_account and acq.lot == sold_lot:
+            continue  # shares of the very lot sold never replace it
+        available = held_unabsorbed(acq) if acq.seq < sale_seq else acq.quantity - acq.pending_quantity
+        if available <= 0:
+            continue
+        m = min(available, remaining)
+        out.append((acq, m))
+        remaining -= m
+    return out
