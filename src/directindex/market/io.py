@@ -266,9 +266,7 @@ def load_benchmark(
     dup = (sym != "") & sym.duplicated()
     issues += _issues_for(dup.to_numpy(), name, offset, "symbol", "duplicate symbol")
     if method == "auto":
-        method = (
-            "weight" if "weight" in df.columns else "market_cap" if "market_cap" in df.columns else "equal"
-        )
+        method = "weight" if "weight" in df.columns else "market_cap" if "market_cap" in df.columns else "equal"
     if method in ("weight", "market_cap") and method not in df.columns:
         issues.append(InputIssue(name, 1, method, f"missing column: {method}"))
     if issues:

@@ -13,9 +13,7 @@ import pandas as pd
 def _sorted(prices: pd.DataFrame) -> pd.DataFrame:
     sym = prices["symbol"].to_numpy()
     dates = prices["date"].to_numpy()
-    if len(prices) > 1 and (
-        (sym[1:] < sym[:-1]).any() or ((sym[1:] == sym[:-1]) & (dates[1:] <= dates[:-1])).any()
-    ):
+    if len(prices) > 1 and ((sym[1:] < sym[:-1]).any() or ((sym[1:] == sym[:-1]) & (dates[1:] <= dates[:-1])).any()):
         return prices.sort_values(["symbol", "date"], kind="stable")
     return prices
 

@@ -149,9 +149,7 @@ def estimate_factor_model(
 
     exposures = np.column_stack([b_mkt, onehot * b_sec[:, None], b_stat])
     factor_names = (
-        ("market",)
-        + tuple(f"sector:{s}" for s in sector_names)
-        + tuple(f"stat_{i + 1}" for i in range(k_stat))
+        ("market",) + tuple(f"sector:{s}" for s in sector_names) + tuple(f"stat_{i + 1}" for i in range(k_stat))
     )
     last = r.index[-1]
     return FactorRiskModel(
@@ -165,9 +163,7 @@ def estimate_factor_model(
             "method": "market+sector+pca",
             "halflife": halflife,
             "days": t,
-            "start": str(pd.Timestamp(r.index[0]).date())
-            if isinstance(r.index[0], (pd.Timestamp, date))
-            else "",
+            "start": str(pd.Timestamp(r.index[0]).date()) if isinstance(r.index[0], (pd.Timestamp, date)) else "",
             "n_statistical": k_stat,
             "beta_shrinkage": beta_shrinkage,
             "specific_shrinkage": specific_shrinkage,
