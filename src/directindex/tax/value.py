@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from itertools import combinations
 
 import numpy as np
 import numpy.typing as npt
@@ -146,7 +147,7 @@ def tax_values(
     """``tax_value`` for many candidate sales at once, as floats, for scans over every lot.
 
     The tax is continuous and piecewise linear in the amount realized, with kinks only where line 7,
-    line 15 or line 16 crosses zero and where line 16 crosses the loss limit. It is figured exactly (in
+    line 15, line 16 or a worksheet line crosses zero or the loss limit. It is figured exactly (in
     Decimal) at those kinks and at the ends of the range, and interpolated linearly between them, which is
     exact.
     """
@@ -154,9 +155,14 @@ def tax_values(
     if x.size == 0:
         return np.zeros(x.shape)
     d = position.schedule_d()
-    own = d.net_short_term if Term(term) is Term.SHORT else d.net_long_term
+    short = Term(term) is Term.SHORT
+    own, other = (d.net_short_term, d.net_long_term) if short else (d.net_long_term, d.net_short_term)
     limit = position.filing_status.capital_loss_limit
-    kinks = {-own, -d.total, -d.total - limit}
+    # The worksheet's lines are max/min of sums of these parts, so every kink in the sale's own net figure
+    # lies at minus a subset sum of them; extra points are harmless to an exact interpolation.
+    parts = (other, max(other, ZERO), min(other, ZERO), limit)
+    sums = {sum(c, ZERO) for r in range(len(parts) + 1) for c in combinations(parts, r)}
+    kinks = {-s - own for s in sums}
     lo = Decimal(repr(float(x.min()))) - ONE
     hi = Decimal(repr(float(x.max()))) + ONE
     points = sorted({lo, hi, ZERO, *(k for k in kinks if lo < k < hi)})
