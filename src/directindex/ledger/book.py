@@ -36,6 +36,8 @@ from directindex.ledger.washsale import Acquisition, PendingMatch, ReplacementIn
 
 _ZERO = Decimal(0)
 _NIL = Decimal("0.00")  # money zero, printed to the cent
+_ACQUIRE_ACTIONS = frozenset({Action.BUY, Action.REINVEST, Action.TRANSFER_IN})
+_DISPOSE_ACTIONS = frozenset({Action.SELL, Action.DONATE})
 
 
 def cents(x: Decimal) -> Decimal:
@@ -139,8 +141,14 @@ class _Ledger:
         return f"{lot}.{n}"
 
     def add_part(self, part: _Part, after: _Part | None = None) -> None:
-        pos = self.positions.setdefault((part.account, part.symbol), [])
-        lot = self.by_lot.setdefault((part.account, part.lot), [])
+        key = (part.account, part.symbol)
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = self.positions[key] = []
+        key = (part.account, part.lot)
+        lot = self.by_lot.get(key)
+        if lot is None:
+            lot = self.by_lot[key] = []
         if after is None:
             pos.append(part)
             lot.append(part)
@@ -184,7 +192,7 @@ class _Ledger:
         part = _Part(tx.account, lot, lot, tx.symbol, tx.quantity, cost, _NIL, acquired, acquired,
                      False, seq, tx.id)
         self.add_part(part)
-        acq = self.index.by_lot.get(key)
+        acq = self.index.pending.get(key)
         if acq is not None and acq.seq == seq:
             for pm in acq.pending:  # matches made by earlier loss sales against this purchase
                 new = self.carve(part, pm.quantity, pm.part)
@@ -285,7 +293,7 @@ class _Ledger:
             if acq.seq < seq:
                 self.absorb_existing(acq, m, amount, start, pid)
             else:
-                acq.pending.append(PendingMatch(pid, m, amount, start, acq.tax_advantaged))
+                self.index.add_pending(acq, PendingMatch(pid, m, amount, start, acq.tax_advantaged))
             self.wash_sales.append(WashSale(
                 tx.id, tx.account, sold.id, tx.date, acq.account, pid, acq.transaction, acq.date, m, amount,
                 acq.tax_advantaged,
@@ -320,8 +328,8 @@ def book(
     securities = securities or {}
     config = config or LedgerConfig()
     txs = [t for t in transactions if as_of is None or t.date <= as_of]
-    ordered = sorted(enumerate(txs), key=lambda it: it[1].date)
-    sequenced = [(seq, tx) for seq, (_, tx) in enumerate(ordered)]
+    txs.sort(key=lambda t: t.date)  # stable: rows of one date keep their file order
+    sequenced = list(enumerate(txs))
     ledger = _Ledger(accounts, securities, config, ReplacementIndex(sequenced, accounts, securities))
     seen_ids: set[str] = set()
     for seq, tx in sequenced:
@@ -333,9 +341,9 @@ def book(
             ledger.issue(tx, "account", f"unknown account '{tx.account}'")
             continue
         action = tx.action
-        if action in (Action.BUY, Action.REINVEST, Action.TRANSFER_IN):
+        if action in _ACQUIRE_ACTIONS:
             ledger.acquire(seq, tx)
-        elif action in (Action.SELL, Action.DONATE):
+        elif action in _DISPOSE_ACTIONS:
             ledger.dispose(seq, tx)
         elif action is Action.SPLIT:
             ledger.split(tx)

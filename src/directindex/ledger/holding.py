@@ -10,6 +10,7 @@ long-term on 1 March.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 from directindex.ledger.records import Term
 
@@ -22,6 +23,7 @@ def anniversary(start: date) -> date:
         return date(start.year + 1, 2, 28)
 
 
+@lru_cache(maxsize=65536)
 def long_term_on(holding_start: date) -> date:
     """The first sale date on which shares held since ``holding_start`` are long-term."""
     return anniversary(holding_start) + timedelta(days=1)

@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from directindex.ledger.records import Account, Security, Transaction
+from directindex.ledger.records import Account, Action, Security, Transaction
 
 WINDOW_DAYS = 30
+_WINDOW = timedelta(days=WINDOW_DAYS)
+_ACQUIRES = frozenset({Action.BUY, Action.REINVEST})
 _ZERO = Decimal(0)
 
 
@@ -60,14 +62,15 @@ class Acquisition:
     quantity: Decimal
     transaction: str
     pending: list[PendingMatch] = field(default_factory=list)
-
-    @property
-    def pending_quantity(self) -> Decimal:
-        return sum((p.quantity for p in self.pending), _ZERO)
+    pending_quantity: Decimal = _ZERO
 
 
 class ReplacementIndex:
-    """Every purchase of the history, grouped by (household, identical group), in acquisition order."""
+    """Every purchase of the history, grouped by (household, identical group), in acquisition order.
+
+    Built lazily: a group's purchases become ``Acquisition`` records only when a loss sale first looks
+    at that group, so histories with few losses pay little for the index.
+    """
 
     def __init__(
         self,
@@ -77,18 +80,16 @@ class ReplacementIndex:
     ):
         self._groups = {s: sec.group for s, sec in securities.items()}
         self._households = {a: acct.household for a, acct in accounts.items()}
-        keyed: dict[tuple[str, str], list[Acquisition]] = {}
-        self.by_lot: dict[tuple[str, str], Acquisition] = {}
+        self._accounts = accounts
+        raw: dict[tuple[str, str], list[tuple[int, Transaction]]] = {}
+        households = self._households
+        groups = self._groups
         for seq, tx in ordered:
-            if not tx.action.acquires or tx.account not in accounts:
-                continue
-            acct = accounts[tx.account]
-            acq = Acquisition(
-                tx.date, seq, tx.account, acct.type.tax_advantaged, tx.lot or tx.id, tx.quantity, tx.id
-            )
-            keyed.setdefault((acct.household, self.group(tx.symbol)), []).append(acq)
-            self.by_lot.setdefault((tx.account, acq.lot), acq)
-        self._keyed = {k: ([a.date for a in v], v) for k, v in keyed.items()}
+            if tx.action in _ACQUIRES and tx.account in households:
+                raw.setdefault((households[tx.account], groups.get(tx.symbol, tx.symbol)), []).append((seq, tx))
+        self._raw = raw
+        self._built: dict[tuple[str, str], tuple[list[date], list[Acquisition]]] = {}
+        self.pending: dict[tuple[str, str], Acquisition] = {}
 
     def group(self, symbol: str) -> str:
         return self._groups.get(symbol, symbol)
@@ -96,15 +97,36 @@ class ReplacementIndex:
     def household(self, account: str) -> str:
         return self._households[account]
 
+    def _entry(self, key: tuple[str, str]) -> tuple[list[date], list[Acquisition]] | None:
+        entry = self._built.get(key)
+        if entry is None:
+            rows = self._raw.get(key)
+            if rows is None:
+                return None
+            acqs = [
+                Acquisition(tx.date, seq, tx.account, self._accounts[tx.account].type.tax_advantaged,
+                            tx.lot or tx.id, tx.quantity, tx.id)
+                for seq, tx in rows
+            ]
+            entry = ([a.date for a in acqs], acqs)
+            self._built[key] = entry
+        return entry
+
     def window(self, account: str, symbol: str, day: date) -> list[Acquisition]:
         """Purchases of the identical group in the household from 30 days before to 30 days after."""
-        entry = self._keyed.get((self._households[account], self.group(symbol)))
+        entry = self._entry((self._households[account], self.group(symbol)))
         if entry is None:
             return []
         dates, acqs = entry
-        lo = bisect.bisect_left(dates, day - timedelta(days=WINDOW_DAYS))
-        hi = bisect.bisect_right(dates, day + timedelta(days=WINDOW_DAYS))
+        lo = bisect.bisect_left(dates, day - _WINDOW)
+        hi = bisect.bisect_right(dates, day + _WINDOW)
         return acqs[lo:hi]
+
+    def add_pending(self, acq: Acquisition, match: PendingMatch) -> None:
+        """Hold a match against a purchase not booked yet; applied when that purchase is booked."""
+        acq.pending.append(match)
+        acq.pending_quantity += match.quantity
+        self.pending[(acq.account, acq.lot)] = acq
 
 
 def match_replacements(
