@@ -1,0 +1,135 @@
+"""Policy options for building and rebalancing one account, grouped into frozen config objects.
+
+An account's *policy* is what its owner asked for (exclusions, tilts, budgets); the *solver* config is
+how the numbers are found. Both are plain frozen records so that a fleet run can hash, compare and
+reuse them, and so that re-solving for another account only changes parameter values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusions:
+    """Names the owner will not hold: by symbol, sector, industry, or ``column=value`` predicates.
+
+    A predicate such as ``esg_tobacco=true`` or ``country=CN`` matches a security-master column; booleans
+    compare case-insensitively with ``true/false/1/0/yes/no``.
+    """
+
+    symbols: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
+    industries: tuple[str, ...] = ()
+    predicates: tuple[str, ...] = ()
+
+    def rules(self) -> tuple[str, ...]:
+        """Every rule as one label (``symbol:XOM``, ``sector:Energy``, ``esg_tobacco=true``)."""
+        return (
+            tuple(f"symbol:{s}" for s in self.symbols)
+            + tuple(f"sector:{s}" for s in self.sectors)
+            + tuple(f"industry:{s}" for s in self.industries)
+            + tuple(self.predicates)
+        )
+
+    def without(self, rule: str) -> Exclusions:
+        """The same exclusions with one rule (as labelled by :meth:`rules`) dropped."""
+        kind, _, value = rule.partition(":")
+        if kind == "symbol" and value in self.symbols:
+            return replace(self, symbols=tuple(s for s in self.symbols if s != value))
+        if kind == "sector" and value in self.sectors:
+            return replace(self, sectors=tuple(s for s in self.sectors if s != value))
+        if kind == "industry" and value in self.industries:
+            return replace(self, industries=tuple(s for s in self.industries if s != value))
+        return replace(self, predicates=tuple(p for p in self.predicates if p != rule))
+
+
+@dataclass(frozen=True, slots=True)
+class SectorBounds:
+    """Sector weights within ``benchmark ± band`` (absolute), with per-sector ``(below, above)`` overrides."""
+
+    band: float = 0.05
+    per_sector: tuple[tuple[str, float, float], ...] = ()
+
+    def band_for(self, sector: str) -> tuple[float, float]:
+        for name, below, above in self.per_sector:
+            if name == sector:
+                return below, above
+        return self.band, self.band
+
+
+@dataclass(frozen=True, slots=True)
+class Tilt:
+    """A target range for the portfolio's *active* exposure to a z-scored factor (``lo <= z'(w-b) <= hi``)."""
+
+    factor: str
+    lo: float
+    hi: float
+
+    def __post_init__(self) -> None:
+        if self.lo > self.hi:
+            raise ValueError(f"tilt {self.factor}: lower end {self.lo} is above upper end {self.hi}")
+
+    @classmethod
+    def parse(cls, text: str) -> Tilt:
+        """``value=0.1:0.3`` (a single number ``value=0.2`` means exactly that exposure)."""
+        name, sep, rng = text.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"tilt '{text}' is not FACTOR=LO:HI")
+        lo, colon, hi = rng.partition(":")
+        lo_f = float(lo)
+        return cls(name.strip(), lo_f, float(hi) if colon else lo_f)
+
+
+@dataclass(frozen=True, slots=True)
+class TaxRates:
+    """The owner's marginal rates on short- and long-term gains (federal + NIIT + state, as one number)."""
+
+    short_term: float = 0.408
+    long_term: float = 0.238
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What one account asks of its portfolio.
+
+    Weights are fractions of the account's total value (cash included). ``min_trade`` is a fraction of
+    account value; ``gain_budget`` is the net realized gain, in dollars, still allowed this year (``None``:
+    no limit); ``max_turnover`` is one-sided (buys plus sells over two). ``no_buy`` is the wash-sale
+    restricted list; ``hold_only`` names may be kept or sold down but not bought.
+    """
+
+    te_budget: float = 0.01
+    cash_target: float = 0.0
+    exclusions: Exclusions = field(default_factory=Exclusions)
+    sector_bounds: SectorBounds | None = field(default_factory=SectorBounds)
+    tilts: tuple[Tilt, ...] = ()
+    no_buy: frozenset[str] = frozenset()
+    hold_only: frozenset[str] = frozenset()
+    max_names: int | None = None
+    max_weight: float = 1.0
+    min_position: float = 0.0
+    min_trade: float = 0.0
+    max_turnover: float | None = None
+    gain_budget: float | None = None
+    rates: TaxRates = field(default_factory=TaxRates)
+    tax_aversion: float = 1.0
+    transaction_cost: float = 0.0005
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.cash_target < 1.0:
+            raise ValueError("cash_target must be in [0, 1)")
+        if self.te_budget <= 0:
+            raise ValueError("te_budget must be positive")
+        if self.max_names is not None and self.max_names < 1:
+            raise ValueError("max_names must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class SolverConfig:
+    """Which conic solver and how hard to push it; ``tolerance`` is passed as the solver's gap tolerances."""
+
+    solver: str = "CLARABEL"
+    tolerance: float = 1e-8
+    max_iter: int = 200
+    diagnose: bool = True

@@ -1,0 +1,160 @@
+"""Which lots go when a name is trimmed: by tax, not by FIFO.
+
+Each open lot's tax cost per share sold today is ``(price - basis per share) x rate``, with the
+short-term rate before ``long_term_on`` and the long-term rate from it; a loss has a negative cost
+(a benefit). Selling in ascending cost order takes losses first (short-term losses, which offset
+income taxed at the higher rate, before long-term ones), then the highest basis, preferring a
+long-term gain to a short-term one whenever the lower rate makes it cheaper.
+
+Ascending cost per share also makes each name's tax cost a convex piecewise-linear function of the
+weight sold, which is how the optimizer prices sells: one segment per lot (adjacent lots merged when a
+name has more lots than the problem has segments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+
+from directindex.construct.config import TaxRates
+from directindex.ledger.records import Lot, Term
+from directindex.market.risk import FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class LotView:
+    """One open lot in floats, priced today, with its tax cost per share."""
+
+    lot: Lot
+    quantity: float
+    basis_per_share: float
+    price: float
+    term: Term
+    tax_per_share: float
+
+    @property
+    def gain_per_share(self) -> float:
+        return self.price - self.basis_per_share
+
+    @property
+    def value(self) -> float:
+        return self.quantity * self.price
+
+
+def term_on(lot: Lot, as_of: date) -> Term:
+    return Term.LONG if as_of >= lot.long_term_on else Term.SHORT
+
+
+def price_lots(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) -> list[LotView]:
+    """Lots of one symbol in sale order (ascending tax cost per share; ties: older holding first)."""
+    views = []
+    for lot in lots:
+        q = float(lot.quantity)
+        if q <= 0:
+            continue
+        bps = float(lot.basis) / q
+        term = term_on(lot, as_of)
+        rate = rates.long_term if term is Term.LONG else rates.short_term
+        views.append(LotView(lot, q, bps, price, term, (price - bps) * rate))
+    views.sort(key=lambda v: (v.tax_per_share, -v.basis_per_share, v.lot.holding_start, v.lot.lot))
+    return views
+
+
+def order_lots_for_sale(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) -> list[Lot]:
+    """The lots in the order a tax-aware sale relieves them."""
+    return [v.lot for v in price_lots(lots, price, as_of, rates)]
+
+
+@dataclass(frozen=True, slots=True)
+class LotSale:
+    """Shares of one lot chosen for sale, with the estimated gain and its term."""
+
+    lot: Lot
+    quantity: Decimal
+    price: float
+    gain: float
+    term: Term
+    tax: float
+
+
+def select_lots(
+    lots: Iterable[Lot],
+    quantity: Decimal,
+    price: float,
+    as_of: date,
+    rates: TaxRates,
+    *,
+    amounts: Sequence[float] | None = None,
+) -> list[LotSale]:
+    """Relieve ``quantity`` shares in tax order (or the per-lot ``amounts`` the optimizer chose).
+
+    ``amounts`` (shares, aligned with the sale order of :func:`price_lots`) lets a solver that priced each
+    lot separately decide the split, e.g. when a gain budget binds; the total is still ``quantity``.
+    """
+    views = price_lots(lots, price, as_of, rates)
+    want = min(quantity, sum((v.lot.quantity for v in views), Decimal(0)))
+    plan: list[Decimal] = [Decimal(0)] * len(views)
+    left = want
+    if amounts is not None:
+        for i, (v, amt) in enumerate(zip(views, amounts, strict=False)):
+            take = min(v.lot.quantity, _shares(amt, v.lot.quantity), left)
+            plan[i] = take
+            left -= take
+    for i, v in enumerate(views):
+        if left <= 0:
+            break
+        take = min(v.lot.quantity - plan[i], left)
+        plan[i] += take
+        left -= take
+    out = []
+    for v, q in zip(views, plan, strict=True):
+        if q > 0:
+            gain = float(q) * v.gain_per_share
+            rate = rates.long_term if v.term is Term.LONG else rates.short_term
+            out.append(LotSale(v.lot, q, price, gain, v.term, gain * rate))
+    return out
+
+
+def _shares(amount: float, lot_quantity: Decimal) -> Decimal:
+    """Whole shares unless the lot itself is fractional; within half a share of the lot means all of it."""
+    if amount <= 0:
+        return Decimal(0)
+    if float(lot_quantity) - amount < 0.5:
+        return lot_quantity
+    return Decimal(int(round(amount)))
+
+
+def lot_segments(
+    views_by_symbol: dict[int, list[LotView]], n: int, segments: int, value: float
+) -> tuple[FloatArray, FloatArray, FloatArray, list[list[list[int]]]]:
+    """Per-name piecewise-linear sell schedule for the optimizer.
+
+    Returns ``caps`` (n x K, weight of the account in each segment), ``tax`` (n x K, tax cost per unit
+    weight sold), ``gain`` (n x K, realized gain per dollar sold; times the account value and the weight
+    sold it is the gain in dollars) and, per name and segment, the indices of the lots it merges.
+    Lots beyond ``K`` per name are merged with their neighbours in sale order; a merged segment's cost is
+    the value-weighted average, which lies on the chord above the exact convex cost.
+    """
+    caps = np.zeros((n, segments))
+    tax = np.zeros((n, segments))
+    gain = np.zeros((n, segments))
+    groups: list[list[list[int]]] = [[[] for _ in range(segments)] for _ in range(n)]
+    for i, views in views_by_symbol.items():
+        if not views:
+            continue
+        parts = np.array_split(np.arange(len(views)), min(segments, len(views)))
+        for k, idx in enumerate(parts):
+            vals = np.array([views[j].value for j in idx])
+            tot = vals.sum()
+            if tot <= 0:
+                continue
+            caps[i, k] = tot / value
+            # per unit weight: dollars of tax per dollar sold
+            tax[i, k] = sum(views[j].tax_per_share * views[j].quantity for j in idx) / tot
+            gain[i, k] = sum(views[j].gain_per_share * views[j].quantity for j in idx) / tot
+            groups[i][k] = [int(j) for j in idx]
+    return caps, tax, gain, groups

@@ -1,0 +1,750 @@
+"""Build or rebalance one account's portfolio: as close to its benchmark as its policy allows.
+
+``TrackingErrorOptimizer`` is the scikit-learn-like surface: the constructor stores the risk model,
+universe, policy and solver config; :meth:`~TrackingErrorOptimizer.fit` solves for one account and sets
+``result_`` and ``weights_``. Compiled problems are kept per structure, so the next account (another
+policy, other lots, a no-buy list from the harvest engine) only sets parameter values.
+
+How each solve goes:
+
+1. Minimize ``TE^2`` (plus, when rebalancing, the tax cost of the lots sold times ``tax_aversion`` and a
+   linear transaction cost) subject to the policy. When rebalancing, ``TE <= budget`` is a constraint:
+   tax is only saved inside the budget. If that is infeasible while the rest of the policy is not, the
+   solve falls back to minimum tracking error (tax ignored) and raises ``tracking_error_over_budget``.
+   Building from cash the objective is TE alone, so an optimum above the budget is reported by the
+   same alert rather than treated as infeasible.
+2. Heuristics that need integer decisions, each a re-solve with tightened bounds: names bought and sold
+   in the same rebalance (a wash-sale round trip) are pinned to one direction; beyond ``max_names``,
+   every name outside the top N by weight is excluded; positions under ``min_position`` are excluded;
+   trades under ``min_trade`` are cancelled (the name is pinned at its current weight). If a re-solve
+   turns infeasible, the previous solution stands and an alert says which heuristic gave way.
+3. Sells become lot-level trades chosen by tax (see :mod:`directindex.construct.lots`); buys are whole
+   shares rounded down. Tracking error before and after is recomputed with numpy from the risk model on
+   the final, rounded weights.
+4. An infeasible policy never raises: the result carries a :class:`~directindex.construct.result.Diagnosis`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from directindex.construct.config import Exclusions, Policy, SolverConfig
+from directindex.construct.diagnose import diagnose
+from directindex.construct.lots import LotView, lot_segments, price_lots, select_lots
+from directindex.construct.problem import ParametrizedProblem, SolveOutcome, Structure
+from directindex.construct.result import (
+    ActiveConstraint,
+    Alert,
+    ConstructionResult,
+    Diagnosis,
+    Trade,
+)
+from directindex.construct.terms import OFF, SolveInputs
+from directindex.construct.universe import Universe
+from directindex.errors import InputError
+from directindex.ledger.records import Lot, Term
+from directindex.market.risk import FactorRiskModel, FloatArray
+
+DUST = 1e-6  # weights below this are solver noise, not positions
+ACTIVE_TOL = 1e-6
+SEGMENT_STEPS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """An account's starting point: its open lots (in kind) and cash, on ``as_of``."""
+
+    account: str
+    lots: tuple[Lot, ...] = ()
+    cash: float = 0.0
+    as_of: date = field(default_factory=date.today)
+
+
+@dataclass
+class _Case:
+    """One account's data aligned to the universe (internal)."""
+
+    account: str
+    b: FloatArray
+    h: FloatArray
+    value: float
+    outside: float
+    prices: FloatArray
+    views: dict[int, list[LotView]]
+    segments: int
+    caps: FloatArray
+    tax: FloatArray
+    gain: FloatArray
+    groups: list[list[list[int]]]
+    alerts: list[Alert]
+    as_of: date | None
+
+
+@dataclass
+class _Bounds:
+    lower: FloatArray
+    upper: FloatArray
+    upper_reasons: dict[int, str]
+    lower_reasons: dict[int, str]
+
+    def copy(self) -> _Bounds:
+        return _Bounds(self.lower.copy(), self.upper.copy(), dict(self.upper_reasons), dict(self.lower_reasons))
+
+    def cap(self, i: int, value: float, reason: str) -> None:
+        if value < self.upper[i] - 1e-15:
+            self.upper[i] = value
+            self.upper_reasons[i] = reason
+
+    def floor(self, i: int, value: float, reason: str) -> None:
+        if value > self.lower[i] + 1e-15:
+            self.lower[i] = value
+            self.lower_reasons[i] = reason
+
+
+class TrackingErrorOptimizer:
+    """Tracking-error-budget optimizer over one risk model and universe.
+
+    ``fit(benchmark)`` builds from nothing (weights only); ``fit(benchmark, holdings, prices=...)``
+    rebalances an account (cash and/or lots) into lot-level trades. ``policy=`` on ``fit`` overrides the
+    constructor's policy for that account only.
+    """
+
+    def __init__(
+        self,
+        risk_model: FactorRiskModel,
+        universe: Universe,
+        policy: Policy | None = None,
+        solver: SolverConfig | None = None,
+    ):
+        if tuple(universe.symbols) != tuple(risk_model.symbols):
+            risk_model = risk_model.restrict(list(universe.symbols))
+        self.universe = universe
+        self.policy = policy or Policy()
+        self.solver = solver or SolverConfig()
+        self.problems: dict[Structure, ParametrizedProblem] = {}
+        self._membership = universe.sector_matrix()
+        self._sector_names = universe.sector_names()
+        self._index = {s: i for i, s in enumerate(universe.symbols)}
+        self.set_risk_model(risk_model)
+
+    def set_risk_model(self, risk_model: FactorRiskModel) -> None:
+        """A new day's model over the same symbols: parameter values change, nothing recompiles."""
+        if tuple(risk_model.symbols) != tuple(self.universe.symbols):
+            risk_model = risk_model.restrict(list(self.universe.symbols))
+        self.risk_model = risk_model
+        self._loadings = (risk_model.exposures @ risk_model.factor_chol()).T.copy()
+        self._sd = np.sqrt(np.clip(risk_model.specific_var, 0.0, None))
+
+    # ------------------------------------------------------------------ public surface
+
+    def fit(
+        self,
+        benchmark: Mapping[str, float] | pd.Series,
+        holdings: Holdings | None = None,
+        *,
+        prices: Mapping[str, float] | pd.Series | None = None,
+        policy: Policy | None = None,
+    ) -> TrackingErrorOptimizer:
+        self.result_ = self.solve(benchmark, holdings, prices=prices, policy=policy)
+        self.weights_ = pd.Series(dict(self.result_.weights), dtype=float)
+        return self
+
+    def solve(
+        self,
+        benchmark: Mapping[str, float] | pd.Series,
+        holdings: Holdings | None = None,
+        *,
+        prices: Mapping[str, float] | pd.Series | None = None,
+        policy: Policy | None = None,
+    ) -> ConstructionResult:
+        policy = policy or self.policy
+        t0 = time.perf_counter()
+        case = self._prepare(benchmark, holdings, prices, policy)
+        bounds = self._bounds(case, policy, policy.exclusions)
+        structure = self._structure(policy, case.segments)
+        problem = self.problem_for(structure)
+        solves = 0
+
+        def run(bd: _Bounds, tax_on: bool, te_on: bool) -> tuple[SolveOutcome, SolveInputs]:
+            nonlocal solves
+            d = self._inputs(case, policy, bd, tax_on=tax_on, te_on=te_on)
+            solves += 1
+            out = problem.solve(d, self.solver.solver, self.solver.tolerance, self.solver.max_iter)
+            return out, d
+
+        tax_on, te_on, status = True, case.segments > 0, "optimal"
+        out, d = run(bounds, tax_on, te_on)
+        if out.status != "optimal" and te_on:
+            out2, d2 = run(bounds, tax_on, False)
+            if out2.status == "optimal":
+                tax_on, te_on, status = False, False, "fallback_min_te"
+                out, d = run(bounds, tax_on, te_on)
+                case.alerts.append(
+                    Alert(
+                        "tracking_error_over_budget",
+                        "the tracking-error budget cannot be met together with the tax objective; "
+                        "fell back to minimum tracking error (tax ignored)",
+                        math.sqrt(max(out.te_sq, 0.0)) if out.status == "optimal" else None,
+                        policy.te_budget,
+                    )
+                )
+            else:
+                out, d = out2, d2
+        if out.status != "optimal":
+            return self._infeasible(case, policy, bounds, d, out, structure, solves, time.perf_counter() - t0)
+
+        out, d, bounds = self._refine(case, policy, bounds, out, d, run, tax_on, te_on)
+        return self._finish(case, policy, bounds, out, d, status, tax_on, solves, time.perf_counter() - t0)
+
+    def problem_for(self, structure: Structure) -> ParametrizedProblem:
+        """The compiled problem for a structure, built on first use and reused after."""
+        if structure not in self.problems:
+            self.problems[structure] = ParametrizedProblem(structure, self._membership)
+        return self.problems[structure]
+
+    # ------------------------------------------------------------------ preparation
+
+    def _structure(self, policy: Policy, segments: int) -> Structure:
+        return Structure(
+            n=self.universe.n,
+            k=self._loadings.shape[0],
+            sectors=len(self._sector_names) if policy.sector_bounds is not None else 0,
+            tilts=len(policy.tilts),
+            segments=segments,
+        )
+
+    def _prepare(
+        self,
+        benchmark: Mapping[str, float] | pd.Series,
+        holdings: Holdings | None,
+        prices: Mapping[str, float] | pd.Series | None,
+        policy: Policy,
+    ) -> _Case:
+        n = self.universe.n
+        alerts: list[Alert] = []
+        bench = {str(k): float(v) for k, v in dict(benchmark).items() if float(v) != 0.0}
+        b = np.zeros(n)
+        missing = 0.0
+        for s, v in bench.items():
+            if s in self._index:
+                b[self._index[s]] = v
+            else:
+                missing += v
+        if b.sum() <= 0:
+            raise InputError.single("benchmark", None, None, "no benchmark constituent is in the risk model")
+        if missing > 1e-9:
+            alerts.append(
+                Alert(
+                    "benchmark_outside_universe",
+                    "benchmark weight without risk-model coverage was spread over the covered names",
+                    missing,
+                    None,
+                )
+            )
+        b = b / b.sum()
+        price = np.full(n, np.nan)
+        if prices is not None:
+            for s, p in dict(prices).items():
+                if str(s) in self._index and p is not None and math.isfinite(float(p)):
+                    price[self._index[str(s)]] = float(p)
+        if holdings is None:
+            z = np.zeros((n, 0))
+            return _Case("", b, np.zeros(n), 0.0, 0.0, price, {}, 0, z, z, z, [], alerts, None)
+
+        by_symbol: dict[str, list[Lot]] = {}
+        for lot in holdings.lots:
+            if lot.account == holdings.account and lot.quantity > 0:
+                by_symbol.setdefault(lot.symbol, []).append(lot)
+        outside_value = 0.0
+        views: dict[int, list[LotView]] = {}
+        for sym, lots in by_symbol.items():
+            i = self._index.get(sym)
+            if i is None or not math.isfinite(price[i]):
+                p = (prices or {}).get(sym) if prices is not None else None
+                if p is None or not math.isfinite(float(p)):
+                    raise InputError.single("prices", None, sym, f"no price for held symbol {sym} on {holdings.as_of}")
+                outside_value += float(sum(lot.quantity for lot in lots)) * float(p)
+                continue
+            views[i] = price_lots(lots, float(price[i]), holdings.as_of, policy.rates)
+        held_value = np.zeros(n)
+        for i, vs in views.items():
+            held_value[i] = sum(v.value for v in vs)
+        value = float(holdings.cash) + float(held_value.sum()) + outside_value
+        if value <= 0:
+            raise InputError.single("holdings", None, None, f"account {holdings.account} has no value to invest")
+        if outside_value > 0:
+            alerts.append(
+                Alert(
+                    "holdings_outside_universe",
+                    "held names without risk-model coverage are kept unchanged and count against the budget",
+                    outside_value / value,
+                    None,
+                )
+            )
+        most = max((len(v) for v in views.values()), default=1)
+        segments = next((k for k in SEGMENT_STEPS if k >= most), SEGMENT_STEPS[-1])
+        caps, tax, gain, groups = lot_segments(views, n, segments, value)
+        return _Case(
+            holdings.account,
+            b,
+            held_value / value,
+            value,
+            outside_value / value,
+            price,
+            views,
+            segments,
+            caps,
+            tax,
+            gain,
+            groups,
+            alerts,
+            holdings.as_of,
+        )
+
+    def _bounds(self, case: _Case, policy: Policy, exclusions: Exclusions) -> _Bounds:
+        n = self.universe.n
+        bd = _Bounds(np.zeros(n), np.full(n, float(policy.max_weight)), {}, {})
+        for i in range(n):
+            bd.upper_reasons[i] = "max_weight"
+        for sym, rules in self.universe.excluded(exclusions).items():
+            bd.cap(self._index[sym], 0.0, "exclusion:" + rules[0])
+        for name, reason in ((policy.no_buy, "no_buy"), (policy.hold_only, "hold_only")):
+            for sym in name:
+                j = self._index.get(sym)
+                if j is not None:
+                    bd.cap(j, float(case.h[j]), reason)
+        return bd
+
+    def _inputs(self, case: _Case, policy: Policy, bd: _Bounds, *, tax_on: bool, te_on: bool) -> SolveInputs:
+        n = self.universe.n
+        if policy.sector_bounds is not None:
+            bsec = self._membership @ case.b
+            below = np.array([policy.sector_bounds.band_for(s)[0] for s in self._sector_names])
+            above = np.array([policy.sector_bounds.band_for(s)[1] for s in self._sector_names])
+            slo, shi = np.clip(bsec - below, 0.0, None), bsec + above
+        else:
+            slo = shi = np.zeros(0)
+        scores = np.array([self.universe.score(t.factor) for t in policy.tilts]).reshape(len(policy.tilts), n)
+        tlo = np.array([t.lo for t in policy.tilts], dtype=float)
+        thi = np.array([t.hi for t in policy.tilts], dtype=float)
+        value = case.value if case.value > 0 else 1.0
+        return SolveInputs(
+            benchmark=case.b,
+            holdings=case.h,
+            lower=np.minimum(bd.lower, bd.upper),
+            upper=bd.upper,
+            invested=max(0.0, 1.0 - policy.cash_target - case.outside),
+            factor_loadings=self._loadings,
+            specific_sd=self._sd,
+            sector_lower=slo,
+            sector_upper=shi,
+            tilt_scores=scores,
+            tilt_lower=tlo,
+            tilt_upper=thi,
+            lot_caps=case.caps,
+            lot_tax=case.tax * (policy.tax_aversion if tax_on else 0.0),
+            lot_gain=case.gain,
+            transaction_cost=np.full(n, float(policy.transaction_cost)),
+            max_turnover=OFF if policy.max_turnover is None else float(policy.max_turnover),
+            gain_budget=OFF if policy.gain_budget is None else float(policy.gain_budget) / value,
+            te_budget_sq=policy.te_budget**2 if te_on else OFF,
+        )
+
+    # ------------------------------------------------------------------ heuristics
+
+    def _refine(
+        self,
+        case: _Case,
+        policy: Policy,
+        bounds: _Bounds,
+        out: SolveOutcome,
+        d: SolveInputs,
+        run: Callable[[_Bounds, bool, bool], tuple[SolveOutcome, SolveInputs]],
+        tax_on: bool,
+        te_on: bool,
+    ) -> tuple[SolveOutcome, SolveInputs, _Bounds]:
+        def attempt(bd: _Bounds, what: str) -> bool:
+            nonlocal out, d, bounds
+            o2, d2 = run(bd, tax_on, te_on)
+            if o2.status == "optimal":
+                out, d, bounds = o2, d2, bd
+                return True
+            case.alerts.append(
+                Alert(f"{what}_not_applied", f"{what}: the re-solve was infeasible; kept the previous solution")
+            )
+            return False
+
+        if case.segments:
+            sold = out.sell.sum(axis=1)
+            both = np.flatnonzero((out.buy > DUST) & (sold > DUST))
+            if both.size:
+                bd = bounds.copy()
+                for i in both:
+                    if out.w[i] < case.h[i]:
+                        bd.cap(int(i), float(case.h[i]), "wash_sale_round_trip")
+                    else:
+                        bd.floor(int(i), float(case.h[i]), "wash_sale_round_trip")
+                attempt(bd, "wash_sale_round_trip")
+        if policy.max_names is not None:
+            held = np.flatnonzero(out.w > DUST)
+            if held.size > policy.max_names:
+                keep = set(held[np.argsort(-out.w[held], kind="stable")[: policy.max_names]].tolist())
+                bd = bounds.copy()
+                for i in held:
+                    if int(i) not in keep:
+                        bd.cap(int(i), 0.0, "max_names")
+                bd.lower = np.minimum(bd.lower, bd.upper)
+                attempt(bd, "max_names")
+        if policy.min_position > 0:
+            for _ in range(3):
+                small = np.flatnonzero((out.w > DUST) & (out.w < policy.min_position - 1e-9))
+                if not small.size:
+                    break
+                bd = bounds.copy()
+                for i in small:
+                    bd.cap(int(i), 0.0, "min_position")
+                bd.lower = np.minimum(bd.lower, bd.upper)
+                if not attempt(bd, "min_position"):
+                    break
+        if case.segments and policy.min_trade > 0:
+            delta = np.abs(out.w - case.h)
+            tiny = np.flatnonzero((delta > DUST) & (delta < policy.min_trade))
+            if tiny.size:
+                bd = bounds.copy()
+                for i in tiny:
+                    bd.upper[i] = max(bd.upper[i], case.h[i])
+                    bd.upper_reasons[int(i)] = "min_trade"
+                    bd.floor(int(i), float(case.h[i]), "min_trade")
+                    bd.upper[i] = case.h[i]
+                attempt(bd, "min_trade")
+        return out, d, bounds
+
+    # ------------------------------------------------------------------ results
+
+    def _infeasible(
+        self,
+        case: _Case,
+        policy: Policy,
+        bounds: _Bounds,
+        d: SolveInputs,
+        out: SolveOutcome,
+        structure: Structure,
+        solves: int,
+        seconds: float,
+    ) -> ConstructionResult:
+        diag: Diagnosis
+        if self.solver.diagnose:
+            rules = list(policy.exclusions.rules())
+
+            def without(drop: Sequence[str]) -> SolveInputs:
+                ex = policy.exclusions
+                for r in drop:
+                    ex = ex.without(r)
+                return self._inputs(case, policy, self._bounds(case, policy, ex), tax_on=False, te_on=False)
+
+            diag = diagnose(
+                d,
+                self._membership if structure.sectors else np.zeros((0, self.universe.n)),
+                structure.segments,
+                symbols=self.universe.symbols,
+                upper_reasons=bounds.upper_reasons,
+                lower_reasons=bounds.lower_reasons,
+                sector_names=self._sector_names,
+                tilt_names=[t.factor for t in policy.tilts],
+                exclusion_rules=rules,
+                inputs_without=without,
+                account_value=case.value,
+            )
+        else:
+            diag = Diagnosis(False, out.message or out.status)
+        if out.status == "solver_error" and diag.feasible:
+            diag = replace(diag, message=f"solver failed: {out.message}")
+        weights = {s: float(case.h[i]) for i, s in enumerate(self.universe.symbols) if case.h[i] > 0}
+        te = float(self.risk_model.tracking_error(case.h, case.b)[0])
+        alerts = [*case.alerts, Alert("infeasible", diag.message)]
+        return ConstructionResult(
+            account=case.account,
+            status="infeasible" if not diag.feasible else "solver_error",
+            weights=weights,
+            cash_weight=float(1.0 - case.h.sum() - case.outside) if case.value else 1.0,
+            trades=(),
+            tracking_error_before=te,
+            ex_ante_tracking_error=te,
+            solver_tracking_error=float("nan"),
+            te_budget=policy.te_budget,
+            tax_cost=0.0,
+            realized_gain=0.0,
+            short_term_gain=0.0,
+            long_term_gain=0.0,
+            transaction_cost=0.0,
+            turnover=0.0,
+            account_value=case.value,
+            alerts=tuple(alerts),
+            diagnosis=diag,
+            solves=solves,
+            solve_seconds=seconds,
+        )
+
+    def _finish(
+        self,
+        case: _Case,
+        policy: Policy,
+        bounds: _Bounds,
+        out: SolveOutcome,
+        d: SolveInputs,
+        status: str,
+        tax_on: bool,
+        solves: int,
+        seconds: float,
+    ) -> ConstructionResult:
+        syms = self.universe.symbols
+        w_opt = np.where(out.w > DUST, out.w, 0.0)
+        alerts = list(case.alerts)
+        trades: list[Trade] = []
+        tax = gain = st = lt = tc = 0.0
+        if case.segments == 0:
+            w_final = w_opt * (d.invested / w_opt.sum()) if w_opt.sum() > 0 else w_opt
+        else:
+            trades, w_final, (tax, gain, st, lt, tc) = self._trades(case, policy, out, w_opt, tax_on)
+        te_before = float(self.risk_model.tracking_error(case.h, case.b)[0])
+        te_after = float(self.risk_model.tracking_error(w_final, case.b)[0])
+        if te_after > policy.te_budget + 1e-7 and not any(a.code == "tracking_error_over_budget" for a in alerts):
+            alerts.append(
+                Alert(
+                    "tracking_error_over_budget",
+                    f"the best feasible portfolio's ex-ante tracking error {te_after:.4%} exceeds the budget "
+                    f"{policy.te_budget:.4%}",
+                    te_after,
+                    policy.te_budget,
+                )
+            )
+        if policy.gain_budget is not None and gain > policy.gain_budget + 1.0:
+            alerts.append(
+                Alert(
+                    "gain_budget_exceeded",
+                    "whole-share rounding of the sells realizes more gain than the budget allows",
+                    gain,
+                    policy.gain_budget,
+                )
+            )
+        if out.message:
+            alerts.append(Alert("solver_warning", out.message))
+        turnover = float(np.abs(w_final - case.h).sum() / 2)
+        return ConstructionResult(
+            account=case.account,
+            status=status,
+            weights={syms[i]: float(w_final[i]) for i in np.flatnonzero(w_final > 0)},
+            cash_weight=float(1.0 - w_final.sum() - case.outside),
+            trades=tuple(trades),
+            tracking_error_before=te_before,
+            ex_ante_tracking_error=te_after,
+            solver_tracking_error=math.sqrt(max(out.te_sq, 0.0)),
+            te_budget=policy.te_budget,
+            tax_cost=tax,
+            realized_gain=gain,
+            short_term_gain=st,
+            long_term_gain=lt,
+            transaction_cost=tc,
+            turnover=turnover,
+            account_value=case.value,
+            active_constraints=tuple(self._active(case, policy, bounds, d, out)),
+            alerts=tuple(alerts),
+            diagnosis=None,
+            solves=solves,
+            solve_seconds=seconds,
+            meta={"objective": out.objective, "solver": self.solver.solver},
+        )
+
+    def _trades(
+        self, case: _Case, policy: Policy, out: SolveOutcome, w_opt: FloatArray, tax_on: bool
+    ) -> tuple[list[Trade], FloatArray, tuple[float, float, float, float, float]]:
+        assert case.as_of is not None
+        syms = self.universe.symbols
+        held_value = case.h * case.value
+        new_value = held_value.copy()
+        trades: list[Trade] = []
+        tax = gain = st = lt = tc = 0.0
+        for i in range(self.universe.n):
+            delta = float(w_opt[i] - case.h[i])
+            if abs(delta) <= DUST:
+                continue
+            price = float(case.prices[i])
+            if delta > 0:
+                if not math.isfinite(price) or price <= 0:
+                    raise InputError.single(
+                        "prices", None, syms[i], f"no price for {syms[i]}, which the portfolio buys"
+                    )
+                q = (Decimal(repr(delta * case.value / price))).to_integral_value(rounding=ROUND_FLOOR)
+                if q > 0:
+                    trades.append(Trade(case.account, syms[i], "buy", q, price))
+                    new_value[i] += float(q) * price
+                    tc += float(q) * price * policy.transaction_cost
+                continue
+            want = -delta * case.value / price
+            views = case.views.get(i, [])
+            total_q = sum((v.lot.quantity for v in views), Decimal(0))
+            q = total_q if float(total_q) - want < 0.5 else Decimal(int(round(want)))
+            amounts = None
+            one_to_one = all(len(g) <= 1 for g in case.groups[i]) if case.groups else False
+            if tax_on and one_to_one and out.sell.size:
+                amounts = [out.sell[i, k] * case.value / price for k in range(len(views))]
+            for sale in select_lots([v.lot for v in views], q, price, case.as_of, policy.rates, amounts=amounts):
+                trades.append(
+                    Trade(
+                        case.account,
+                        syms[i],
+                        "sell",
+                        sale.quantity,
+                        price,
+                        sale.lot.lot,
+                        sale.gain,
+                        sale.term.value,
+                        sale.tax,
+                    )
+                )
+                new_value[i] -= float(sale.quantity) * price
+                tc += float(sale.quantity) * price * policy.transaction_cost
+                tax += sale.tax
+                gain += sale.gain
+                if sale.term is Term.SHORT:
+                    st += sale.gain
+                else:
+                    lt += sale.gain
+        w_final = np.clip(new_value / case.value, 0.0, None)
+        return trades, w_final, (tax, gain, st, lt, tc)
+
+    def _active(
+        self, case: _Case, policy: Policy, bd: _Bounds, d: SolveInputs, out: SolveOutcome
+    ) -> list[ActiveConstraint]:
+        syms = self.universe.symbols
+        w = out.w
+        act: list[ActiveConstraint] = []
+        for i in range(self.universe.n):
+            # a per-name cap is active when it holds the name below where it would otherwise sit
+            if w[i] >= d.upper[i] - ACTIVE_TOL and d.upper[i] < case.b[i] - ACTIVE_TOL:
+                act.append(
+                    ActiveConstraint(bd.upper_reasons.get(i, "max_weight"), syms[i], float(w[i]), float(d.upper[i]))
+                )
+            elif i in bd.lower_reasons and w[i] <= d.lower[i] + ACTIVE_TOL and d.lower[i] > 0:
+                act.append(ActiveConstraint(bd.lower_reasons[i], syms[i], float(w[i]), float(d.lower[i])))
+        if d.sector_lower.size:
+            s = self._membership @ w
+            for j, name in enumerate(self._sector_names):
+                if s[j] <= d.sector_lower[j] + ACTIVE_TOL and d.sector_lower[j] > 0:
+                    act.append(ActiveConstraint("sector_lower", name, float(s[j]), float(d.sector_lower[j])))
+                elif s[j] >= d.sector_upper[j] - ACTIVE_TOL:
+                    act.append(ActiveConstraint("sector_upper", name, float(s[j]), float(d.sector_upper[j])))
+        if d.tilt_scores.size:
+            e = d.tilt_scores @ (w - case.b)
+            for j, t in enumerate(policy.tilts):
+                if e[j] <= d.tilt_lower[j] + ACTIVE_TOL:
+                    act.append(ActiveConstraint("tilt_lower", t.factor, float(e[j]), float(d.tilt_lower[j])))
+                elif e[j] >= d.tilt_upper[j] - ACTIVE_TOL:
+                    act.append(ActiveConstraint("tilt_upper", t.factor, float(e[j]), float(d.tilt_upper[j])))
+        if case.segments:
+            sold = out.sell.sum(axis=1)
+            tov = float((out.buy.sum() + sold.sum()) / 2)
+            if d.max_turnover < OFF and tov >= d.max_turnover - ACTIVE_TOL:
+                act.append(ActiveConstraint("max_turnover", "", tov, d.max_turnover))
+            g = float((d.lot_gain * out.sell).sum())
+            if d.gain_budget < OFF and g >= d.gain_budget - ACTIVE_TOL:
+                act.append(ActiveConstraint("gain_budget", "dollars", g * case.value, d.gain_budget * case.value))
+            if d.te_budget_sq < OFF and out.te_sq >= d.te_budget_sq * (1 - 1e-4):
+                act.append(ActiveConstraint("te_budget", "", math.sqrt(max(out.te_sq, 0.0)), policy.te_budget))
+        return act
+
+
+# ---------------------------------------------------------------------- funding helpers
+
+
+def apply_trades(holdings: Holdings, trades: Sequence[Trade], on: date, cash_flow: float = 0.0) -> Holdings:
+    """The holdings after the trades fill at their prices on ``on`` (buys become new lots)."""
+    sold: dict[str, Decimal] = {}
+    for t in trades:
+        if t.side == "sell" and t.lot is not None:
+            sold[t.lot] = sold.get(t.lot, Decimal(0)) + t.quantity
+    lots: list[Lot] = []
+    for lot in holdings.lots:
+        q = sold.get(lot.lot, Decimal(0))
+        if q <= 0:
+            lots.append(lot)
+            continue
+        left = lot.quantity - q
+        if left > 0:
+            frac = left / lot.quantity
+            lots.append(
+                replace(
+                    lot,
+                    quantity=left,
+                    cost=(lot.cost * frac).quantize(Decimal("0.01")),
+                    wash_sale_adjustment=(lot.wash_sale_adjustment * frac).quantize(Decimal("0.01")),
+                )
+            )
+    cash = holdings.cash + cash_flow
+    for k, t in enumerate(trades):
+        if t.side == "sell":
+            cash += t.value
+        else:
+            cash -= t.value
+            cost = Decimal(repr(t.price)) * t.quantity
+            lots.append(
+                Lot(
+                    account=holdings.account,
+                    lot=f"{holdings.account}-{on.isoformat()}-{t.symbol}-{k}",
+                    symbol=t.symbol,
+                    quantity=t.quantity,
+                    acquired=on,
+                    cost=cost.quantize(Decimal("0.01")),
+                    wash_sale_adjustment=Decimal(0),
+                    holding_start=on,
+                    long_term_on=_long_term_on(on),
+                )
+            )
+    return Holdings(holdings.account, tuple(lots), cash, on)
+
+
+def _long_term_on(acquired: date) -> date:
+    """Held more than one year: long-term from the day after the anniversary."""
+    try:
+        anniversary = acquired.replace(year=acquired.year + 1)
+    except ValueError:  # Feb 29
+        anniversary = date(acquired.year + 1, 3, 1) - timedelta(days=1)
+    return anniversary + timedelta(days=1)
+
+
+def staged_contributions(
+    optimizer: TrackingErrorOptimizer,
+    benchmark: Mapping[str, float] | pd.Series,
+    holdings: Holdings,
+    schedule: Sequence[tuple[date, float]],
+    prices: Mapping[str, float] | Callable[[date], Mapping[str, float]],
+    *,
+    policy: Policy | None = None,
+) -> list[ConstructionResult]:
+    """Fund an account in stages: each ``(date, amount)`` adds cash, re-solves, and fills the trades.
+
+    Each stage starts from the lots the previous stages bought, so later stages are tax-aware about them.
+    """
+    results: list[ConstructionResult] = []
+    current = holdings
+    for on, amount in schedule:
+        current = Holdings(current.account, current.lots, current.cash + amount, on)
+        px = prices(on) if callable(prices) else prices
+        res = optimizer.solve(benchmark, current, prices=px, policy=policy)
+        results.append(res)
+        current = apply_trades(current, res.trades, on)
+    return results
+
+
+def result_frame(result: ConstructionResult) -> dict[str, Any]:
+    """The result as plain JSON-ready data (an alias of ``as_dict`` kept for the facade)."""
+    return result.as_dict()
