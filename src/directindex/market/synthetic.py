@@ -308,7 +308,7 @@ def generate_market(
     price_growth = (1.0 + r) - div_yield  # close_t = close_{t-1} (1 + r_t) - dividend_t
     start_price = np.exp(rng.uniform(np.log(15), np.log(400), n_total))
     unsplit = start_price * np.cumprod(price_growth, axis=0)
-    dividend = np.zeros((t, n_total))
+    dividend: np.ndarray = np.zeros((t, n_total))
     dividend[1:] = div_yield[1:] * unsplit[:-1]
     split = np.ones((t, n_total))
     if spec.n_splits and t > 40:
@@ -320,7 +320,7 @@ def generate_market(
         dividend[when, who] = 0.0  # keep ex-dates apart from split dates
     cum_split = np.cumprod(split, axis=0)
     close = np.round(unsplit / cum_split, 4)
-    dividend = np.round(dividend / cum_split, 4)
+    dividend = np.asarray(np.round(dividend / cum_split, 4), dtype=float)
     step("prices", 0.75)
 
     # total-return index from the rounded figures, scaled to end at the last close (as vendors publish)
@@ -373,7 +373,7 @@ def generate_market(
     is_initial = rank < spec.n
     outsiders = list(np.flatnonzero(~is_initial))
     start_dt = dates[1]
-    rows: list[tuple[str, pd.Timestamp, pd.Timestamp | None]] = []
+    member_rows: list[tuple[str, pd.Timestamp, pd.Timestamp | None]] = []
     end_of: dict[int, pd.Timestamp] = {}
     start_of: dict[int, pd.Timestamp] = {int(i): start_dt for i in np.flatnonzero(is_initial)}
     members_by_rank = sorted(np.flatnonzero(is_initial).tolist(), key=lambda i: -rank[i])
@@ -383,8 +383,8 @@ def generate_market(
         end_of[leaver] = dates[when_i - 1]
         start_of[int(out_i)] = dates[when_i]
     for i, s0 in start_of.items():
-        rows.append((symbols[i], s0, end_of.get(i)))
-    membership = pd.DataFrame(rows, columns=["symbol", "start_date", "end_date"])
+        member_rows.append((symbols[i], s0, end_of.get(i)))
+    membership = pd.DataFrame(member_rows, columns=["symbol", "start_date", "end_date"])
     membership["start_date"] = pd.to_datetime(membership["start_date"])
     membership["end_date"] = pd.to_datetime(membership["end_date"])
     membership = membership.sort_values(["symbol", "start_date"]).reset_index(drop=True)
