@@ -1,0 +1,56 @@
+import csv
+import io
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from directindex.cli import app
+
+EX = Path(__file__).resolve().parents[2] / "examples" / "household"
+runner = CliRunner()
+
+
+def _args(*extra):
+    return [str(EX / "accounts.csv"), str(EX / "transactions.csv"), "--securities", str(EX / "securities.csv"), *extra]
+
+
+def test_lots_csv_has_contract_columns_and_parts():
+    res = runner.invoke(app, ["lots", *_args("--format", "csv")])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert list(rows[0])[:9] == ["account", "lot", "symbol", "quantity", "acquired", "cost", "basis",
+                                 "wash_sale_adjustment", "long_term_on"]
+    cvx = next(r for r in rows if r["lot"] == "T15.1")
+    # Sold 40 CVX at a $480 loss; the spouse bought 25 within 30 days: 25/40 of the loss moves.
+    assert cvx["wash_sale_adjustment"] == "300.00" and cvx["basis"] == "3825.00"
+
+
+def test_realized_json_form_8949_rows_and_year_filter():
+    res = runner.invoke(app, ["realized", *_args("--format", "json", "--year", "2024")])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {r["date_sold"][:4] for r in rows} == {"2024"}
+    goog = next(r for r in rows if r["symbol"] == "GOOG")
+    assert goog["code"] == "W" and goog["adjustment"] == 205 and goog["disallowed_permanently"] == 205
+    for r in rows:
+        assert round(r["proceeds"] - r["cost_basis"] + r["adjustment"], 2) == r["gain_loss"]
+
+
+def test_bad_row_names_file_line_field_and_writes_nothing(tmp_path):
+    bad = tmp_path / "transactions.csv"
+    text = (EX / "transactions.csv").read_text().splitlines()
+    text[3] = text[3].replace("2023-02-15", "2023-02-31")
+    bad.write_text("\n".join(text) + "\n")
+    res = runner.invoke(app, ["realized", str(EX / "accounts.csv"), str(bad), "--format", "csv"])
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    assert "transactions.csv, line 4, field 'date'" in res.stderr
+
+
+def test_selling_more_than_held_is_an_error(tmp_path):
+    bad = tmp_path / "transactions.csv"
+    bad.write_text((EX / "transactions.csv").read_text().replace("T6,2023-10-02,JOINT,sell,JPM,60",
+                                                                 "T6,2023-10-02,JOINT,sell,JPM,61"))
+    res = runner.invoke(app, ["lots", str(EX / "accounts.csv"), str(bad)])
+    assert res.exit_code == 2 and "field 'quantity'" in res.stderr and "line 7" in res.stderr
