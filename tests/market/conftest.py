@@ -17,14 +17,14 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_prices() -> "pd.DataFrame":
+def real_prices() -> pd.DataFrame:
     from directindex.market.io import load_prices
 
     return load_prices(shared_data() / "prices.parquet")
 
 
 @pytest.fixture(scope="session")
-def real_securities() -> "pd.DataFrame":
+def real_securities() -> pd.DataFrame:
     from directindex.market.io import load_security_master
 
     return load_security_master(shared_data() / "constituents.csv")

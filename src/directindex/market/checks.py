@@ -10,10 +10,10 @@ sorted by symbol and date; each returns ``Finding`` records. What to do about a 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-import datetime as dt
 from datetime import date
 
 import numpy as np
