@@ -1,0 +1,179 @@
+"""Proposals and their state machine; every transition records who, when and why.
+
+``draft -> pending_approval -> approved -> released -> executed``; from any open state a proposal can
+be ``rejected`` or ``expired``. Transitions append to the audit chain in the same database transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from directindex.store.db import StoreError, write_tx
+from directindex.store.models import OrderRow, ProposalRow, TransitionRow
+from directindex.store.repo import canonical_json, now_iso
+from directindex.workflow import audit
+from directindex.workflow.approval import ApprovalPolicy, Routing
+from directindex.workflow.proposer import ProposalDraft
+
+
+class State(StrEnum):
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    RELEASED = "released"
+    EXECUTED = "executed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+ALLOWED: dict[State, frozenset[State]] = {
+    State.DRAFT: frozenset({State.PENDING_APPROVAL, State.REJECTED, State.EXPIRED}),
+    State.PENDING_APPROVAL: frozenset({State.APPROVED, State.REJECTED, State.EXPIRED}),
+    State.APPROVED: frozenset({State.RELEASED, State.REJECTED, State.EXPIRED}),
+    State.RELEASED: frozenset({State.EXECUTED, State.EXPIRED}),
+    State.EXECUTED: frozenset(),
+    State.REJECTED: frozenset(),
+    State.EXPIRED: frozenset(),
+}
+
+
+class ProposalError(StoreError):
+    """A proposal cannot do what was asked (unknown id, wrong state, wrong approver, failed re-validation)."""
+
+
+def proposal_id(as_of: date, account: str) -> str:
+    return f"P-{as_of:%Y%m%d}-{account}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalView:
+    id: str
+    account: str
+    household: str
+    as_of: date
+    state: State
+    proposer: str
+    created_at: str
+    updated_at: str
+    trades: list[dict[str, Any]]
+    blocked: list[dict[str, Any]]
+    restricted: list[dict[str, Any]]
+    summary: dict[str, Any]
+    policy: dict[str, Any]
+    routing: dict[str, Any]
+    approver: str | None
+    transitions: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def _draft_json(draft: ProposalDraft) -> dict[str, str]:
+    def rows(items: Any) -> str:
+        return canonical_json([{k: getattr(i, k) for k in i.__slots__} for i in items])
+
+    return {"trades": rows(draft.trades), "blocked": rows(draft.blocked), "restricted": rows(draft.restricted),
+            "summary": canonical_json(draft.summary)}
+
+
+def create(conn: Connection, pid: str, account: str, household: str, as_of: date, proposer: str,
+           draft: ProposalDraft, policy: ApprovalPolicy, routing: Routing, evidence: dict[str, Any]) -> None:
+    """Store a new proposal as a draft, then route it: auto-approved, or pending with its approver."""
+    at = now_iso()
+    body = _draft_json(draft)
+    conn.execute(insert(ProposalRow).values(
+        id=pid, account=account, household=household, as_of=as_of, state=State.DRAFT.value, proposer=proposer,
+        created_at=at, updated_at=at, policy=canonical_json(policy.as_dict()),
+        routing=canonical_json(routing.as_dict()), approver=routing.approver, **body))
+    audit.append(conn, "proposal", pid, {
+        "account": account, "as_of": as_of, "proposer": proposer, "trades": json.loads(body["trades"]),
+        "blocked": json.loads(body["blocked"]), "restricted": json.loads(body["restricted"]),
+        "summary": json.loads(body["summary"]), "policy": policy.as_dict(), "routing": routing.as_dict(),
+        "evidence": evidence})
+    if routing.auto:
+        transition(conn, pid, State.PENDING_APPROVAL, "policy", "submitted for approval")
+        transition(conn, pid, State.APPROVED, "policy:auto",
+                   "auto-approved: small, loss-only, in budget, no tax-advantaged account in the wash window")
+    else:
+        transition(conn, pid, State.PENDING_APPROVAL, "policy",
+                   f"routed to {routing.approver}: " + "; ".join(routing.reasons))
+
+
+def state_of(conn: Connection, pid: str) -> State:
+    row = conn.execute(select(ProposalRow.state).where(ProposalRow.id == pid)).first()
+    if row is None:
+        raise ProposalError(f"no proposal '{pid}'")
+    return State(row[0])
+
+
+def transition(conn: Connection, pid: str, to: State, by: str, why: str,
+               evidence: dict[str, Any] | None = None) -> None:
+    current = state_of(conn, pid)
+    if to not in ALLOWED[current]:
+        raise ProposalError(f"proposal '{pid}' is {current.value}; it cannot become {to.value}")
+    at = now_iso()
+    conn.execute(insert(TransitionRow).values(proposal_id=pid, from_state=current.value, to_state=to.value, by=by,
+                                              at=at, why=why))
+    conn.execute(update(ProposalRow).where(ProposalRow.id == pid).values(state=to.value, updated_at=at))
+    audit.append(conn, "transition", pid, {"from": current.value, "to": to.value, "by": by, "why": why,
+                                           "evidence": evidence or {}})
+
+
+def approve(engine: Engine, pid: str, by: str, note: str) -> None:
+    with write_tx(engine) as conn:
+        row = conn.execute(select(ProposalRow.approver, ProposalRow.state).where(ProposalRow.id == pid)).first()
+        if row is None:
+            raise ProposalError(f"no proposal '{pid}'")
+        if row[0] and row[0] != by:
+            raise ProposalError(f"proposal '{pid}' is routed to {row[0]}; {by} cannot approve it")
+        transition(conn, pid, State.APPROVED, by, note or "approved")
+
+
+def reject(engine: Engine, pid: str, by: str, note: str) -> None:
+    with write_tx(engine) as conn:
+        transition(conn, pid, State.REJECTED, by, note or "rejected")
+
+
+def get(conn: Connection, pid: str) -> ProposalView:
+    r = conn.execute(select(ProposalRow).where(ProposalRow.id == pid)).first()
+    if r is None:
+        raise ProposalError(f"no proposal '{pid}'")
+    transitions = [
+        {"from": t.from_state, "to": t.to_state, "by": t.by, "at": t.at, "why": t.why}
+        for t in conn.execute(select(TransitionRow).where(TransitionRow.proposal_id == pid)
+                              .order_by(TransitionRow.id))
+    ]
+    orders = [
+        {"id": o.id, "account": o.account, "side": o.side, "symbol": o.symbol, "quantity": o.quantity,
+         "lot": o.lot, "status": o.status}
+        for o in conn.execute(select(OrderRow).where(OrderRow.proposal_id == pid).order_by(OrderRow.id))
+    ]
+    return ProposalView(r.id, r.account, r.household, r.as_of, State(r.state), r.proposer, r.created_at,
+                        r.updated_at, json.loads(r.trades), json.loads(r.blocked), json.loads(r.restricted),
+                        json.loads(r.summary), json.loads(r.policy), json.loads(r.routing), r.approver,
+                        transitions, orders)
+
+
+def listing(conn: Connection, state: str | None = None, account: str | None = None,
+            as_of: date | None = None) -> list[dict[str, Any]]:
+    q = select(ProposalRow.id, ProposalRow.account, ProposalRow.as_of, ProposalRow.state, ProposalRow.approver,
+               ProposalRow.trades, ProposalRow.routing).order_by(ProposalRow.as_of, ProposalRow.account)
+    if state:
+        q = q.where(ProposalRow.state == state)
+    if account:
+        q = q.where(ProposalRow.account == account)
+    if as_of:
+        q = q.where(ProposalRow.as_of == as_of)
+    out = []
+    for pid, acct, day, st, approver, trades, routing in conn.execute(q):
+        reasons = json.loads(routing).get("reasons", [])
+        out.append({"id": pid, "account": acct, "as_of": day, "state": st, "trades": len(json.loads(trades)),
+                    "approver": approver or "", "routing": "; ".join(reasons) if reasons else "auto"})
+    return out

@@ -1,0 +1,183 @@
+"""The daily run: for every account, see what changed, ask the proposer, route and store proposals.
+
+One run per as-of date. The run holds the book's run lock (a second run is refused, not interleaved)
+and commits account by account, each account's proposal, transitions, audit records and run row in
+one transaction; a run killed at any point leaves whole accounts behind it and re-running the date
+finishes the rest. Re-running a completed date writes nothing. Accounts with an open reconciliation
+break get no proposal until the break is resolved.
+
+What changed since the last run, per account: new transactions, new cash (sale proceeds less purchase
+cost since then: the book keeps no cash balance), new harvestable losses, restricted-list entries
+that expired, open breaks, and tracking error past the alert level when the proposer reports one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from directindex.ledger.records import Action
+from directindex.store.db import write_tx
+from directindex.store.models import RunAccountRow, RunRow
+from directindex.store.repo import canonical_json, now_iso
+from directindex.workflow import audit, lock, proposals
+from directindex.workflow.approval import policy_for, route
+from directindex.workflow.context import BookView
+from directindex.workflow.faults import crash_point
+from directindex.workflow.proposer import LossHarvestProposer, ProposalContext, ProposalDraft, Proposer
+from directindex.workflow.reconcile import open_breaks
+
+ZERO = Decimal(0)
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    run_id: int
+    as_of: date
+    accounts: int
+    processed: int
+    already_done: int
+    proposals: tuple[str, ...]
+    auto_approved: int
+    pending_approval: int
+    blocked_by_breaks: tuple[str, ...]
+    changes: Mapping[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def default_proposer() -> Proposer:
+    return LossHarvestProposer()
+
+
+def _snapshot(ctx: ProposalContext, draft: ProposalDraft, breaks: list[dict[str, Any]]) -> dict[str, Any]:
+    positions: dict[str, Decimal] = {}
+    for lot in ctx.lots:
+        positions[lot.symbol] = positions.get(lot.symbol, ZERO) + lot.quantity
+    return {
+        "positions": positions,
+        "harvestable": sorted({t.lot for t in draft.trades if t.lot} | {b.lot for b in draft.blocked if b.lot}),
+        "restricted": [{"symbol": r.symbol, "expires": r.expires} for r in draft.restricted],
+        "tracking_error": draft.summary.get("tracking_error_before"),
+        "breaks": len(breaks),
+    }
+
+
+def _changes(ctx: ProposalContext, snap: dict[str, Any], prev: dict[str, Any] | None, prev_as_of: date | None,
+             breaks: list[dict[str, Any]]) -> dict[str, Any]:
+    mine = [t for t in ctx.household_transactions if t.account == ctx.account.account
+            and (prev_as_of is None or t.date > prev_as_of)]
+    cash = ZERO
+    for t in mine:
+        if t.action is Action.SELL:
+            cash += t.quantity * t.price - t.fees
+        elif t.action is Action.BUY:
+            cash -= t.quantity * t.price + t.fees
+    before = set(prev["harvestable"]) if prev else set()
+    out: dict[str, Any] = {
+        "since": prev_as_of, "new_transactions": len(mine), "new_cash": cash,
+        "new_harvestable_losses": sorted(set(snap["harvestable"]) - before),
+        "restricted_expired": sorted(r["symbol"] for r in (prev or {}).get("restricted", [])
+                                     if date.fromisoformat(str(r["expires"])) <= ctx.as_of),
+        "breaks": breaks,
+    }
+    te = snap.get("tracking_error")
+    alert = ctx.account_policy("risk").get("tracking_error_alert")
+    if te is not None and alert is not None and Decimal(str(te)) > Decimal(str(alert)):
+        out["tracking_error_drift"] = {"tracking_error": te, "alert": alert,
+                                       "previous": (prev or {}).get("tracking_error")}
+    return out
+
+
+def daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], proposer: Proposer | None = None,
+              *, owner: str | None = None, prices_label: str = "", progress: Progress | None = None) -> RunReport:
+    """Run the day for every account; safe to repeat and to resume after a crash."""
+    proposer = proposer or default_proposer()
+    owner = owner or f"run {as_of} by {os.environ.get('USER', 'unknown')}@{socket.gethostname()}"
+    with lock.held(engine, "run", owner):
+        with write_tx(engine) as conn:
+            run = conn.execute(select(RunRow).where(RunRow.as_of == as_of)).first()
+            if run is None:
+                run_id = conn.execute(insert(RunRow).values(
+                    as_of=as_of, status="running", started_at=now_iso(), owner=owner, prices=prices_label,
+                    summary="{}").returning(RunRow.id)).scalar_one()
+                audit.append(conn, "run_start", f"run:{as_of}", {"run": run_id, "as_of": as_of, "owner": owner,
+                                                                 "prices": prices_label, "proposer": proposer.name})
+            else:
+                run_id = run.id
+            done = {r[0] for r in conn.execute(select(RunAccountRow.account).where(RunAccountRow.run_id == run_id))}
+            prev_run = conn.execute(select(RunRow.id, RunRow.as_of).where(RunRow.as_of < as_of)
+                                    .order_by(RunRow.as_of.desc()).limit(1)).first()
+            previous: dict[str, dict[str, Any]] = {}
+            if prev_run is not None:
+                for prev_acct, prev_snap in conn.execute(select(RunAccountRow.account, RunAccountRow.snapshot)
+                                                         .where(RunAccountRow.run_id == prev_run[0])):
+                    previous[prev_acct] = json.loads(prev_snap)
+            breaks = open_breaks(conn)
+            view = BookView.build(conn, as_of)
+        prev_as_of = prev_run[1] if prev_run is not None else None
+        accounts = sorted(view.accounts)
+        made: list[str] = []
+        blocked: list[str] = []
+        auto = pending = 0
+        counts = {"new_harvestable_losses": 0, "restricted_expired": 0, "new_cash": 0, "tracking_error_drift": 0}
+        for i, acct in enumerate(accounts):
+            if acct in done:
+                if progress:
+                    progress(i + 1, len(accounts), acct)
+                continue
+            ctx = view.context(acct, prices)
+            acct_breaks = breaks.get(acct, [])
+            draft = proposer(ctx)
+            snap = _snapshot(ctx, draft, acct_breaks)
+            changes = _changes(ctx, snap, previous.get(acct), prev_as_of, acct_breaks)
+            for k in counts:
+                counts[k] += 1 if changes.get(k) else 0
+            pid: str | None = None
+            if acct_breaks:
+                status = "blocked_by_breaks"
+                blocked.append(acct)
+            elif draft.trades:
+                status = "proposed"
+            else:
+                status = "no_trades"
+            with write_tx(engine) as conn:
+                if status == "proposed":
+                    pid = proposals.proposal_id(as_of, acct)
+                    policy = policy_for(view.policy, acct)
+                    routing = route(draft, ctx, policy)
+                    proposals.create(conn, pid, acct, ctx.account.household, as_of, proposer.name, draft, policy,
+                                     routing, {"changes": changes, "prices": {t.symbol: prices.get(t.symbol)
+                                                                              for t in draft.trades}})
+                    made.append(pid)
+                    if routing.auto:
+                        auto += 1
+                    else:
+                        pending += 1
+                conn.execute(insert(RunAccountRow).values(
+                    run_id=run_id, account=acct, status=status, snapshot=canonical_json(snap),
+                    changes=canonical_json(changes), proposal_id=pid))
+            crash_point(f"run:account:{i}")
+            if progress:
+                progress(i + 1, len(accounts), acct)
+        report = RunReport(run_id, as_of, len(accounts), len(accounts) - len(done), len(done), tuple(made), auto,
+                           pending, tuple(blocked), counts)
+        if len(done) < len(accounts):
+            with write_tx(engine) as conn:
+                summary = {"accounts": len(accounts), "processed": report.processed, "proposals": len(made),
+                           "auto_approved": auto, "pending_approval": pending, "blocked_by_breaks": blocked,
+                           "changes": counts}
+                conn.execute(update(RunRow).where(RunRow.id == run_id).values(
+                    status="complete", finished_at=now_iso(), summary=canonical_json(summary)))
+                audit.append(conn, "run", f"run:{as_of}", {"run": run_id, **summary})
+        return report
