@@ -93,8 +93,8 @@ def diagnose(
         ("lower", lower_reasons, "min_weight", d.lower, -1.0),
     ):
         by_reason: dict[str, list[int]] = {}
-        for i in np.flatnonzero(slacks[side] > TOL):
-            by_reason.setdefault(reasons.get(int(i), default), []).append(int(i))
+        for hit in np.flatnonzero(slacks[side] > TOL).tolist():
+            by_reason.setdefault(reasons.get(hit, default), []).append(hit)
         for reason, idx in by_reason.items():
             if len(idx) <= 3:
                 for i in idx:

@@ -9,6 +9,7 @@ a Parameter, so a fleet of accounts with the same structure shares one compiled 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,7 +120,9 @@ class ParametrizedProblem:
         t0 = time.perf_counter()
         status, message = "optimal", ""
         try:
-            self.problem.solve(solver=solver, warm_start=True, **solver_options(solver, tolerance, max_iter))
+            with warnings.catch_warnings():  # an inaccurate solution is reported in the result's alerts
+                warnings.simplefilter("ignore", UserWarning)
+                self.problem.solve(solver=solver, warm_start=True, **solver_options(solver, tolerance, max_iter))
             raw = self.problem.status
         except cp.SolverError as e:  # numerical trouble: reported, never raised
             raw, message = "solver_error", str(e)

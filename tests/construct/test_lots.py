@@ -1,0 +1,52 @@
+"""Which lots a trim relieves: losses first, then the highest basis, long-term gains before short-term
+ones where the lower rate makes them cheaper; never FIFO by default."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from directindex.construct import TaxRates, order_lots_for_sale, select_lots
+
+from .construct_fixtures import make_lot
+
+AS_OF = date(2026, 6, 30)
+RATES = TaxRates(short_term=0.408, long_term=0.238)
+PRICE = 100.0
+
+#  lot      shares  basis/share  acquired      term   tax per share sold
+LOTS = [
+    make_lot("XYZ", "old-gain", 10, 40.0, date(2020, 1, 2)),  # LT  +60 x .238 = 14.28
+    make_lot("XYZ", "st-gain-small", 10, 90.0, date(2026, 3, 2)),  # ST  +10 x .408 =  4.08
+    make_lot("XYZ", "lt-gain-mid", 10, 80.0, date(2024, 1, 2)),  # LT  +20 x .238 =  4.76
+    make_lot("XYZ", "st-gain-big", 10, 70.0, date(2026, 2, 2)),  # ST  +30 x .408 = 12.24
+    make_lot("XYZ", "lt-loss", 10, 110.0, date(2023, 5, 2)),  # LT  -10 x .238 = -2.38
+    make_lot("XYZ", "st-loss", 10, 105.0, date(2026, 4, 2)),  # ST   -5 x .408 = -2.04
+]
+
+
+def test_sale_order_is_by_tax_cost_per_share() -> None:
+    order = [lot.lot for lot in order_lots_for_sale(LOTS, PRICE, AS_OF, RATES)]
+    assert order == ["lt-loss", "st-loss", "st-gain-small", "lt-gain-mid", "st-gain-big", "old-gain"]
+
+
+def test_long_term_gain_goes_before_a_cheaper_per_share_short_term_gain_when_the_rate_makes_it_cheaper() -> None:
+    # LT gain of 30/share (7.14 tax) before ST gain of 20/share (8.16 tax)
+    lots = [make_lot("Q", "st", 10, 80.0, date(2026, 1, 5)), make_lot("Q", "lt", 10, 70.0, date(2022, 1, 5))]
+    assert [lot.lot for lot in order_lots_for_sale(lots, PRICE, AS_OF, RATES)] == ["lt", "st"]
+
+
+def test_select_lots_takes_losses_first_and_splits_the_last_lot() -> None:
+    sales = select_lots(LOTS, Decimal(25), PRICE, AS_OF, RATES)
+    assert [(s.lot.lot, s.quantity, s.term.value) for s in sales] == [
+        ("lt-loss", Decimal(10), "long"),
+        ("st-loss", Decimal(10), "short"),
+        ("st-gain-small", Decimal(5), "short"),
+    ]
+    assert sum(s.gain for s in sales) == -100.0 - 50.0 + 50.0
+    assert abs(sum(s.tax for s in sales) - (-23.8 - 20.4 + 20.4)) < 1e-9
+
+
+def test_select_lots_never_sells_more_than_is_held() -> None:
+    sales = select_lots(LOTS, Decimal(1000), PRICE, AS_OF, RATES)
+    assert sum(s.quantity for s in sales) == Decimal(60)

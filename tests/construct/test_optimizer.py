@@ -1,0 +1,219 @@
+"""The optimizer end to end on random markets: constraints hold in the result, tracking error is
+recomputed independently, budgets are respected, and infeasible policies come back diagnosed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import pytest
+
+from directindex.construct import (
+    Exclusions,
+    Holdings,
+    Policy,
+    SectorBounds,
+    Tilt,
+    TrackingErrorOptimizer,
+    staged_contributions,
+)
+
+from .construct_fixtures import make_lot, random_lots
+
+AS_OF = date(2026, 6, 30)
+
+
+def numpy_te(rm, weights: dict[str, float], bench: dict[str, float]) -> float:
+    w = np.array([weights.get(s, 0.0) for s in rm.symbols])
+    b = np.array([bench.get(s, 0.0) for s in rm.symbols])
+    b = b / b.sum()
+    a = w - b
+    cov = rm.exposures @ rm.factor_cov @ rm.exposures.T + np.diag(rm.specific_var)
+    return float(np.sqrt(a @ cov @ a))
+
+
+@pytest.fixture(scope="module")
+def opt(market):
+    rm, uni, _, _ = market
+    return TrackingErrorOptimizer(rm, uni)
+
+
+def sector_weight(uni, weights, sector):
+    return sum(w for s, w in weights.items() if uni.sectors[uni.symbols.index(s)] == sector)
+
+
+def test_construct_respects_exclusions_sectors_tilts_and_reports_te(market, opt) -> None:
+    rm, uni, bench, _ = market
+    policy = Policy(
+        te_budget=0.05,
+        cash_target=0.01,
+        exclusions=Exclusions(symbols=("S000", "S001"), industries=("Ind3",), predicates=("esg_tobacco=true",)),
+        sector_bounds=SectorBounds(band=0.02, per_sector=(("Sector2", 0.01, 0.01),)),
+        tilts=(Tilt("value", 0.1, 0.3), Tilt("quality", -0.05, 0.05)),
+    )
+    r = opt.solve(bench, policy=policy)
+    assert r.status == "optimal"
+    excluded = set(uni.excluded(policy.exclusions))
+    assert {"S000", "S001", "S003"} <= excluded  # S003: Ind3 and the tobacco flag
+    assert all(r.weights.get(s, 0.0) == 0.0 for s in excluded)
+    assert sum(r.weights.values()) == pytest.approx(0.99, abs=1e-9)
+    assert min(r.weights.values()) >= 0
+    for sector in uni.sector_names():
+        bw = sector_weight(uni, bench, sector)
+        band = 0.01 if sector == "Sector2" else 0.02
+        assert bw - band - 1e-7 <= sector_weight(uni, r.weights, sector) <= bw + band + 1e-7
+    w = np.array([r.weights.get(s, 0.0) for s in uni.symbols])
+    b = np.array([bench[s] for s in uni.symbols])
+    value_exposure = uni.score("value") @ (w - b)
+    assert 0.1 - 1e-6 <= value_exposure <= 0.3 + 1e-6
+    assert r.ex_ante_tracking_error == pytest.approx(numpy_te(rm, dict(r.weights), bench), rel=1e-9)
+    assert r.solver_tracking_error == pytest.approx(r.ex_ante_tracking_error, rel=1e-5, abs=1e-7)
+    at_bound = abs(value_exposure - 0.1) < 1e-6 or abs(value_exposure - 0.3) < 1e-6
+    assert at_bound == any(c.name.startswith("tilt_") and c.detail == "value" for c in r.active_constraints)
+    assert any(c.name.startswith("exclusion") for c in r.active_constraints)
+
+
+def test_over_budget_is_an_alert_with_the_figure(market, opt) -> None:
+    _, _, bench, _ = market
+    r = opt.solve(
+        bench, policy=Policy(te_budget=0.001, exclusions=Exclusions(sectors=("Sector1",)), sector_bounds=None)
+    )
+    assert r.status == "optimal"
+    alert = next(a for a in r.alerts if a.code == "tracking_error_over_budget")
+    assert alert.value == pytest.approx(r.ex_ante_tracking_error)
+    assert alert.limit == 0.001
+
+
+def test_max_names_and_min_position(market, opt) -> None:
+    _, _, bench, _ = market
+    r = opt.solve(bench, policy=Policy(max_names=25, min_position=0.01, sector_bounds=None))
+    assert len(r.weights) <= 25
+    assert min(r.weights.values()) >= 0.01 - 1e-9
+    assert sum(r.weights.values()) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_infeasible_policy_is_diagnosed_not_raised(market, opt) -> None:
+    _, _, bench, _ = market
+    policy = Policy(
+        exclusions=Exclusions(symbols=("S005",), sectors=("Sector0",)), sector_bounds=SectorBounds(band=0.01)
+    )
+    r = opt.solve(bench, policy=policy)
+    assert r.status == "infeasible"
+    assert r.diagnosis is not None and not r.diagnosis.feasible
+    assert r.diagnosis.drop_exclusions == ("sector:Sector0",)
+    kinds = {x.constraint for x in r.diagnosis.relaxations}
+    assert "exclusion:sector:Sector0" in kinds or "sector_lower" in kinds
+    assert any(a.code == "infeasible" for a in r.alerts)
+
+
+def test_infeasible_tilt_names_the_tilt(market, opt) -> None:
+    _, _, bench, _ = market
+    r = opt.solve(bench, policy=Policy(tilts=(Tilt("value", 5.0, 6.0),)))
+    assert r.status == "infeasible"
+    assert any(x.constraint == "tilt_lower" and x.detail == "value" for x in r.diagnosis.relaxations)
+
+
+@pytest.fixture(scope="module")
+def account(market):
+    _, _, _, prices = market
+    return Holdings("A", random_lots(prices), 20_000.0, AS_OF)
+
+
+def test_rebalance_trades_lots_and_recomputes_te(market, opt, account) -> None:
+    rm, uni, bench, prices = market
+    policy = Policy(te_budget=0.02, exclusions=Exclusions(symbols=("S002",)), no_buy=frozenset({"S004"}))
+    r = opt.solve(bench, account, prices=prices, policy=policy)
+    assert r.status in ("optimal", "fallback_min_te")
+    held = {lot.lot: lot for lot in account.lots}
+    for t in r.trades:
+        if t.side == "sell":
+            assert t.lot in held and t.quantity <= held[t.lot].quantity
+        assert not (t.side == "buy" and t.symbol in ("S002", "S004"))
+    assert r.weights.get("S002", 0.0) == 0.0  # the excluded holding is sold in full
+    # weights are what the trades leave, TE recomputed from them
+    value = {s: 0.0 for s in uni.symbols}
+    for lot in account.lots:
+        value[lot.symbol] += float(lot.quantity) * prices[lot.symbol]
+    for t in r.trades:
+        value[t.symbol] += float(t.quantity) * t.price * (1 if t.side == "buy" else -1)
+    w = {s: v / r.account_value for s, v in value.items() if v > 1e-9}
+    assert dict(r.weights) == pytest.approx(w, abs=1e-12)
+    assert r.ex_ante_tracking_error == pytest.approx(numpy_te(rm, w, bench), rel=1e-9)
+    assert r.ex_ante_tracking_error < r.tracking_error_before
+    by_lot = sum(t.estimated_gain for t in r.trades if t.side == "sell")
+    assert r.realized_gain == pytest.approx(by_lot)
+    # no name is both bought and sold (a wash-sale round trip)
+    assert not ({t.symbol for t in r.trades if t.side == "buy"} & {t.symbol for t in r.trades if t.side == "sell"})
+
+
+def test_gain_budget_and_turnover_are_respected(market, opt, account) -> None:
+    _, _, bench, prices = market
+    free = opt.solve(bench, account, prices=prices, policy=Policy(te_budget=0.001, tax_aversion=0.0))
+    gains_free = sum(t.estimated_gain for t in free.trades if t.side == "sell" and t.estimated_gain > 0)
+    assert gains_free > 1000  # the unconstrained rebalance would realize gains
+    policy = Policy(te_budget=0.5, gain_budget=0.0, max_turnover=0.2)
+    r = opt.solve(bench, account, prices=prices, policy=policy)
+    assert r.status == "optimal"
+    assert r.realized_gain <= 1.0  # whole-share rounding tolerance
+    assert r.turnover <= 0.2 + 0.01
+    assert any(c.name in ("gain_budget", "max_turnover") for c in r.active_constraints)
+
+
+def test_gain_budget_too_small_for_a_forced_sale_is_diagnosed(market, opt) -> None:
+    _, _, bench, prices = market
+    lots = (make_lot("S010", "big-gain", 500, prices["S010"] * 0.2, date(2015, 1, 2)),)
+    h = Holdings("A", lots, 10_000.0, AS_OF)
+    r = opt.solve(
+        bench,
+        h,
+        prices=prices,
+        policy=Policy(exclusions=Exclusions(symbols=("S010",)), gain_budget=100.0, sector_bounds=None),
+    )
+    assert r.status == "infeasible"
+    needed = r.diagnosis.needed_gain_budget
+    assert needed == pytest.approx(500 * prices["S010"] * 0.8, rel=1e-4)
+    assert r.diagnosis.drop_exclusions == ("symbol:S010",)
+
+
+def test_te_budget_unreachable_with_tax_falls_back_to_min_te(market, opt, account) -> None:
+    _, _, bench, prices = market
+    r = opt.solve(
+        bench, account, prices=prices, policy=Policy(te_budget=1e-5, exclusions=Exclusions(symbols=("S003", "S020")))
+    )
+    assert r.status == "fallback_min_te"
+    assert any(a.code == "tracking_error_over_budget" for a in r.alerts)
+
+
+def test_hold_only_names_are_not_bought(market, opt, account) -> None:
+    _, _, bench, prices = market
+    held = sorted({lot.symbol for lot in account.lots})[:5]
+    r = opt.solve(bench, account, prices=prices, policy=Policy(hold_only=frozenset(held), te_budget=0.05))
+    assert not any(t.side == "buy" and t.symbol in held for t in r.trades)
+
+
+def test_new_account_reuses_the_compiled_problem(market, opt, account) -> None:
+    _, _, bench, prices = market
+    opt.solve(bench, account, prices=prices)
+    before = dict(opt.problems)
+    other = Holdings(
+        "B", tuple(replace(lot, account="B") for lot in random_lots(prices, seed=9, account="B")), 5e4, AS_OF
+    )
+    other_policy = Policy(exclusions=Exclusions(symbols=("S007",)), no_buy=frozenset({"S008"}))
+    for s, p in before.items():
+        compiled = p.problem._cache.param_prog
+        if s.segments:
+            opt.solve(bench, other, prices=prices, policy=other_policy)
+            if opt.problems.get(s) is p:
+                assert p.problem._cache.param_prog is compiled
+
+
+def test_staged_contributions_fund_in_steps(market, opt) -> None:
+    _, _, bench, prices = market
+    start = Holdings("C", (), 0.0, date(2026, 1, 5))
+    schedule = [(date(2026, 1, 5), 50_000.0), (date(2026, 2, 5), 50_000.0), (date(2026, 3, 5), 100_000.0)]
+    results = staged_contributions(opt, bench, start, schedule, prices, policy=Policy(te_budget=0.03))
+    assert [round(r.account_value) for r in results][0] == 50_000
+    assert results[-1].account_value == pytest.approx(200_000, rel=0.01)
+    assert results[-1].cash_weight < 0.02
+    assert results[-1].ex_ante_tracking_error <= results[0].ex_ante_tracking_error + 1e-9
