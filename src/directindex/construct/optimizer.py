@@ -202,7 +202,9 @@ class TrackingErrorOptimizer:
         if out.status != "optimal":
             return self._infeasible(case, policy, bounds, d, out, structure, solves, time.perf_counter() - t0)
 
-        out, d, bounds = self._refine(case, policy, bounds, out, d, run, tax_on, te_on)
+        out, d, bounds, refined_tax = self._refine(case, policy, bounds, out, d, run, tax_on, te_on)
+        if refined_tax != tax_on:
+            tax_on, status = refined_tax, "fallback_min_te"
         return self._finish(case, policy, bounds, out, d, status, tax_on, solves, time.perf_counter() - t0)
 
     def problem_for(self, structure: Structure) -> ParametrizedProblem:
@@ -371,10 +373,25 @@ class TrackingErrorOptimizer:
         run: Callable[[_Bounds, bool, bool], tuple[SolveOutcome, SolveInputs]],
         tax_on: bool,
         te_on: bool,
-    ) -> tuple[SolveOutcome, SolveInputs, _Bounds]:
+    ) -> tuple[SolveOutcome, SolveInputs, _Bounds, bool]:
         def attempt(bd: _Bounds, what: str) -> bool:
             nonlocal out, d, bounds
+            nonlocal tax_on, te_on
             o2, d2 = run(bd, tax_on, te_on)
+            if o2.status != "optimal" and te_on:
+                # the heuristic costs tracking error: keep it, fall back to minimum TE, and say so
+                o2, d2 = run(bd, False, False)
+                if o2.status == "optimal":
+                    tax_on, te_on = False, False
+                    case.alerts.append(
+                        Alert(
+                            "tracking_error_over_budget",
+                            f"{what}: cannot be met within the tracking-error budget together with the tax "
+                            "objective; fell back to minimum tracking error",
+                            math.sqrt(max(o2.te_sq, 0.0)),
+                            policy.te_budget,
+                        )
+                    )
             if o2.status == "optimal":
                 out, d, bounds = o2, d2, bd
                 return True
@@ -399,9 +416,9 @@ class TrackingErrorOptimizer:
             if held.size > policy.max_names:
                 keep = set(held[np.argsort(-out.w[held], kind="stable")[: policy.max_names]].tolist())
                 bd = bounds.copy()
-                for i in held:
-                    if int(i) not in keep:
-                        bd.cap(int(i), 0.0, "max_names")
+                for j in range(self.universe.n):
+                    if j not in keep:
+                        bd.cap(j, 0.0, "max_names")
                 bd.lower = np.minimum(bd.lower, bd.upper)
                 attempt(bd, "max_names")
         if policy.min_position > 0:
@@ -426,7 +443,7 @@ class TrackingErrorOptimizer:
                     bd.floor(int(i), float(case.h[i]), "min_trade")
                     bd.upper[i] = case.h[i]
                 attempt(bd, "min_trade")
-        return out, d, bounds
+        return out, d, bounds, tax_on
 
     # ------------------------------------------------------------------ results
 
@@ -619,6 +636,22 @@ class TrackingErrorOptimizer:
                     st += sale.gain
                 else:
                     lt += sale.gain
+        # whole shares were rounded down: spend what that left, one share at a time, where the
+        # shortfall against the target is largest
+        target = w_opt * case.value
+        spare = (1.0 - policy.cash_target - case.outside) * case.value - new_value.sum() - tc
+        short = {t.symbol: k for k, t in enumerate(trades) if t.side == "buy"}
+        order = sorted(short, key=lambda sym: -(target[self._index[sym]] - new_value[self._index[sym]]))
+        for sym in order:
+            i = self._index[sym]
+            price = float(case.prices[i])
+            cost = price * (1 + policy.transaction_cost)
+            if cost <= spare and target[i] - new_value[i] > 0.5 * price:
+                k = short[sym]
+                trades[k] = replace(trades[k], quantity=trades[k].quantity + 1)
+                new_value[i] += price
+                tc += price * policy.transaction_cost
+                spare -= cost
         w_final = np.clip(new_value / case.value, 0.0, None)
         return trades, w_final, (tax, gain, st, lt, tc)
 

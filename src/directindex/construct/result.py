@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -160,7 +161,7 @@ class ConstructionResult:
             "cash_weight": round(self.cash_weight, 8),
             "ex_ante_tracking_error": self.ex_ante_tracking_error,
             "tracking_error_before": self.tracking_error_before,
-            "solver_tracking_error": self.solver_tracking_error,
+            "solver_tracking_error": None if math.isnan(self.solver_tracking_error) else self.solver_tracking_error,
             "te_budget": self.te_budget,
             "active_constraints": [c.as_dict() for c in self.active_constraints],
             "alerts": [a.as_dict() for a in self.alerts],
