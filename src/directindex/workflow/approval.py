@@ -15,7 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from directindex.workflow.guard import acquisitions_in_window
+from directindex.workflow.guard import index_acquisitions
 from directindex.workflow.proposer import ProposalContext, ProposalDraft
 
 ZERO = Decimal(0)
@@ -98,15 +98,20 @@ def route(draft: ProposalDraft, ctx: ProposalContext, policy: ApprovalPolicy) ->
     advantaged = [a for a in ctx.household if a.type.tax_advantaged]
     if advantaged:
         window = (ctx.as_of - timedelta(days=policy.wash_window_days), ctx.as_of)
+        advantaged_ids = {a.account for a in advantaged}
+        touching: dict[str, set[str]] = {}
+        for lot in ctx.household_lots:
+            if lot.account in advantaged_ids:
+                touching.setdefault(ctx.group(lot.symbol), set()).add(lot.account)
+        for group, bought in index_acquisitions(ctx.household_transactions, advantaged, ctx.securities,
+                                                window).items():
+            touching.setdefault(group, set()).update(b.account for b in bought)
         for t in draft.trades:
             if t.side != "sell":
                 continue
-            group = ctx.group(t.symbol)
-            held = sorted({lot.account for lot in ctx.household_lots
-                           if lot.account in {a.account for a in advantaged} and ctx.group(lot.symbol) == group})
-            bought = acquisitions_in_window(ctx.household_transactions, advantaged, ctx.securities, group, window)
-            if held or bought:
-                where = ", ".join(sorted(set(held) | {b.account for b in bought}))
+            where_set = touching.get(ctx.group(t.symbol))
+            if where_set:
+                where = ", ".join(sorted(where_set))
                 reasons.append(f"sells {t.symbol} while tax-advantaged account(s) {where} of household "
                                f"{ctx.account.household} hold or bought it within the wash window")
     if reasons:

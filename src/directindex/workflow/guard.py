@@ -21,6 +21,29 @@ def lot_roots(lot_id: str) -> frozenset[str]:
     return frozenset({lot_id, root}) if root and suffix.isdigit() else frozenset({lot_id})
 
 
+def index_acquisitions(
+    transactions: Iterable[Transaction],
+    household: Sequence[Account],
+    securities: Mapping[str, Security],
+    window: tuple[date, date],
+) -> dict[str, list[Transaction]]:
+    """Purchases and reinvestments in the household's accounts inside ``window``, by identical group."""
+    accounts = {a.account for a in household}
+    out: dict[str, list[Transaction]] = {}
+    for t in transactions:
+        if t.action.acquires and t.account in accounts and window[0] <= t.date <= window[1]:
+            sec = securities.get(t.symbol)
+            out.setdefault(sec.group if sec else t.symbol, []).append(t)
+    for v in out.values():
+        v.sort(key=lambda t: (t.date, t.account, t.id))
+    return out
+
+
+def excluding(hits: Iterable[Transaction], exclude: tuple[str, frozenset[str]]) -> list[Transaction]:
+    """The acquisitions that are not the purchase of the lot being sold itself."""
+    return [t for t in hits if not (t.account == exclude[0] and (t.lot or t.id) in exclude[1])]
+
+
 def acquisitions_in_window(
     transactions: Iterable[Transaction],
     household: Sequence[Account],

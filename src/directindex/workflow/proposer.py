@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from directindex.ledger.records import Account, Lot, Relief, Security, Term, Transaction
-from directindex.workflow.guard import WASH_DAYS, acquisitions_in_window, lot_roots
+from directindex.workflow.guard import WASH_DAYS, excluding, index_acquisitions, lot_roots
 
 ZERO = Decimal(0)
 
@@ -131,6 +131,7 @@ class LossHarvestProposer:
         min_days = int(settings.get("min_days", 0))
         window = (ctx.as_of - timedelta(days=WASH_DAYS), ctx.as_of)
         household_ids = [a.account for a in ctx.household]
+        recent = index_acquisitions(ctx.household_transactions, ctx.household, ctx.securities, window)
         trades: list[Trade] = []
         blocked: list[Blocked] = []
         short = long = ZERO
@@ -147,8 +148,7 @@ class LossHarvestProposer:
                 blocked.append(Blocked(acct, lot.symbol, lot.lot, f"held {(ctx.as_of - lot.acquired).days} days, "
                                                                  f"policy minimum is {min_days}"))
                 continue
-            hits = acquisitions_in_window(ctx.household_transactions, ctx.household, ctx.securities,
-                                          ctx.group(lot.symbol), window, exclude=(acct, lot_roots(lot.lot)))
+            hits = excluding(recent.get(ctx.group(lot.symbol), ()), (acct, lot_roots(lot.lot)))
             if hits:
                 t = hits[0]
                 blocked.append(Blocked(acct, lot.symbol, lot.lot,
