@@ -69,6 +69,22 @@ class ActiveConstraint:
         return {"name": self.name, "detail": self.detail, "value": self.value, "bound": self.bound}
 
 
+def grouped_active(active: tuple[ActiveConstraint, ...]) -> list[dict[str, Any]]:
+    """One entry per binding constraint; a per-name bound that binds many names (an exclusion list,
+    ``max_names``) becomes a single entry with its ``count`` and ``symbols``, so reports stay readable."""
+    by_name: dict[str, list[ActiveConstraint]] = {}
+    for c in active:
+        by_name.setdefault(c.name, []).append(c)
+    out: list[dict[str, Any]] = []
+    for name, items in by_name.items():
+        if len(items) == 1:
+            out.append(items[0].as_dict())
+        else:
+            out.append({"name": name, "detail": f"{len(items)} names", "count": len(items),
+                        "symbols": [c.detail for c in items]})
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Relaxation:
     """How far one constraint must move for the problem to become feasible."""
@@ -163,7 +179,7 @@ class ConstructionResult:
             "tracking_error_before": self.tracking_error_before,
             "solver_tracking_error": None if math.isnan(self.solver_tracking_error) else self.solver_tracking_error,
             "te_budget": self.te_budget,
-            "active_constraints": [c.as_dict() for c in self.active_constraints],
+            "active_constraints": grouped_active(self.active_constraints),
             "alerts": [a.as_dict() for a in self.alerts],
             "diagnosis": self.diagnosis.as_dict() if self.diagnosis else None,
             "trades": [t.as_dict() for t in self.trades],
