@@ -70,8 +70,11 @@ class ActiveConstraint:
 
 
 def grouped_active(active: tuple[ActiveConstraint, ...]) -> list[dict[str, Any]]:
-    """One entry per binding constraint; a per-name bound that binds many names (an exclusion list,
-    ``max_names``) becomes a single entry with its ``count`` and ``symbols``, so reports stay readable."""
+    """One entry per binding constraint, so reports stay readable.
+
+    A per-name bound that binds many names (an exclusion list, ``max_names``) becomes a single entry with
+    its ``count`` and ``symbols``.
+    """
     by_name: dict[str, list[ActiveConstraint]] = {}
     for c in active:
         by_name.setdefault(c.name, []).append(c)
