@@ -8,7 +8,7 @@ from directindex.cli._app import app
 
 # Command modules, imported for their registrations. A module that does not exist yet is skipped so
 # that work in progress on one concept never breaks the others' commands.
-_MODULES = ("ledger", "tax", "market", "construct", "harvest", "backtest", "book", "demo")
+_MODULES = ("ledger", "tax", "market", "construct", "harvest", "backtest", "book", "demo", "serve")
 for _name in _MODULES:
     try:
         importlib.import_module(f"directindex.cli.{_name}")
