@@ -22,11 +22,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from directindex.ledger.records import Action
 from directindex.store.db import write_tx
-from directindex.store.models import RunAccountRow, RunRow
+from directindex.store.models import AccountRow, RunAccountRow, RunRow
 from directindex.store.repo import canonical_json, now_iso
 from directindex.workflow import audit, lock, proposals
 from directindex.workflow.approval import policy_for, route
@@ -123,6 +123,10 @@ def daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], propos
                 for prev_acct, prev_snap in conn.execute(select(RunAccountRow.account, RunAccountRow.snapshot)
                                                          .where(RunAccountRow.run_id == prev_run[0])):
                     previous[prev_acct] = json.loads(prev_snap)
+            n_accounts = conn.execute(select(func.count()).select_from(AccountRow)).scalar_one()
+            if run is not None and run.status == "complete" and len(done) >= n_accounts:
+                # Nothing new since this date was completed: do not even derive the book.
+                return RunReport(run_id, as_of, n_accounts, 0, len(done), (), 0, 0, ())
             breaks = open_breaks(conn)
             view = BookView.build(conn, as_of)
         prev_as_of = prev_run[1] if prev_run is not None else None
