@@ -113,6 +113,7 @@ def test_rev_rul_2008_5_ira_replacement_disallows_permanently():
     ira = [x for x in r.lots if x.account == "IRA"]
     assert sum(x.basis for x in ira) == D("800.00")
     assert all(x.wash_sale_adjustment == 0 for x in ira)
+    assert all(x.holding_start == x.acquired for x in ira)  # nothing moved, nothing tacked
     (w,) = r.wash_sales
     assert w.permanent and w.replacement_account == "IRA"
 

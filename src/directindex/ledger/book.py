@@ -197,8 +197,9 @@ class _Ledger:
         if acq is not None and acq.seq == seq:
             for pm in acq.pending:  # matches made by earlier loss sales against this purchase
                 new = self.carve(part, pm.quantity, pm.part)
-                new.adj += _NIL if pm.permanent else pm.disallowed
-                new.holding_start = pm.holding_start
+                if not pm.permanent:  # Rev. Rul. 2008-5: nothing moves into an IRA's lot
+                    new.adj += pm.disallowed
+                    new.holding_start = pm.holding_start
                 new.absorbed = True
 
     def split(self, tx: Transaction) -> None:
@@ -316,7 +317,8 @@ class _Ledger:
         moved = _NIL if acq.tax_advantaged else amount
         for piece, share in zip(pieces, allocate(moved, [p.qty for p in pieces]), strict=True):
             piece.adj += share
-            piece.holding_start = start
+            if not acq.tax_advantaged:  # no basis moves into an IRA, so no holding period is tacked
+                piece.holding_start = start
             piece.absorbed = True
 
 
