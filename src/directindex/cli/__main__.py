@@ -1,0 +1,5 @@
+"""``python -m directindex.cli``: the command-line shell."""
+
+from directindex.cli import main
+
+main()
