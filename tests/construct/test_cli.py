@@ -101,3 +101,29 @@ def test_rebalance_json_has_lot_trades(data) -> None:
     sells = [t for t in d["trades"] if t["side"] == "sell"]
     assert sells and all(t["symbol"] == first and t["lot"] for t in sells)
     assert first not in d["weights"]
+
+
+def test_rebalance_reads_the_stored_book(data, tmp_path) -> None:
+    """Issue 7: read commands work on the stored book given --db instead of files."""
+    weights = json.loads(runner.invoke(app, [
+        "construct", "--prices", str(data / "prices.csv"), "--securities", str(data / "securities.csv"),
+        "--benchmark", str(data / "benchmark.csv"), "--format", "json"]).stdout)["weights"]
+    first = sorted(weights)[1]
+    book_dir = tmp_path / "book"
+    book_dir.mkdir()
+    (book_dir / "accounts.csv").write_text((data / "accounts.csv").read_text())
+    (book_dir / "transactions.csv").write_text(
+        f"id,date,account,action,symbol,quantity,price,fees,lot\nt1,2011-03-01,A1,buy,{first},100,10,0,\n")
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    for cmd in (["init", "--db", url], ["import", str(book_dir), "--db", url]):
+        r = runner.invoke(app, cmd)
+        assert r.exit_code == 0, r.output
+    common = ["--account", "A1", "--prices", str(data / "prices.csv"), "--securities", str(data / "securities.csv"),
+              "--benchmark", str(data / "benchmark.csv"), "--exclude", first, "--cash", "50000", "--te-budget", "0.05",
+              "--format", "json"]
+    from_db = runner.invoke(app, ["rebalance", *common, "--db", url])
+    from_files = runner.invoke(app, ["rebalance", str(book_dir / "accounts.csv"), str(book_dir / "transactions.csv"),
+                                     *common])
+    assert from_db.exit_code == 0, from_db.output
+    d_db, d_files = json.loads(from_db.stdout), json.loads(from_files.stdout)
+    assert d_db["trades"] == d_files["trades"] and [t for t in d_db["trades"] if t["symbol"] == first]

@@ -214,8 +214,6 @@ def construct_cmd(
 @app.command("rebalance")
 @handle_errors
 def rebalance_cmd(
-    accounts: Annotated[Path, typer.Argument(help="accounts.csv")],
-    transactions: Annotated[Path, typer.Argument(help="transactions.csv")],
     account: Annotated[str, typer.Option("--account", help="the account to rebalance")],
     prices: PricesOpt,
     securities: SecuritiesOpt,
@@ -241,6 +239,9 @@ def rebalance_cmd(
     lt_rate: Annotated[float, typer.Option("--lt-rate", help="marginal long-term gain rate")] = 0.238,
     solver: SolverOpt = "CLARABEL",
     fmt: FormatOpt = Format.table,
+    accounts: Annotated[Path | None, typer.Argument(help="accounts.csv (omit with --db)")] = None,
+    transactions: Annotated[Path | None, typer.Argument(help="transactions.csv (omit with --db)")] = None,
+    db: Annotated[str | None, typer.Option("--db", envvar="DIRECTINDEX_DB", help="read the stored book")] = None,
 ) -> None:
     """Lot-level trades that bring the account toward its benchmark, tax-aware, within the policy."""
     from directindex.ledger.book import book
@@ -264,11 +265,19 @@ def rebalance_cmd(
         min_trade=min_trade,
         rates=TaxRates(st_rate, lt_rate),
     )
-    accts = load_accounts(accounts)
+    if accounts is not None and transactions is not None:
+        accts = load_accounts(accounts)
+        txs, secs = load_transactions(transactions, accts), load_securities(securities)
+    elif db is not None:
+        from directindex.store import load_book
+
+        accts, secs, txs, _stored_policy = load_book(db)
+    else:
+        raise typer.BadParameter("give ACCOUNTS and TRANSACTIONS files, or --db URL")
     if account not in accts:
-        raise InputError.single(str(accounts), None, "account", f"no account '{account}'")
+        raise InputError.single(str(accounts or db), None, "account", f"no account '{account}'")
     day = date.fromisoformat(as_of) if as_of else None
-    ledger = book(load_transactions(transactions, accts), accts, load_securities(securities), as_of=day).raise_errors()
+    ledger = book(txs, accts, secs, as_of=day).raise_errors()
     lots = tuple(lot for lot in ledger.lots if lot.account == account)
     opt, bench, last, mday = _market(prices, securities, benchmark, as_of, {lot.symbol for lot in lots})
     opt.solver = SolverConfig(solver=solver.upper())
