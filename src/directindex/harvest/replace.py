@@ -1,0 +1,159 @@
+"""Replacements: what to buy with a harvest's proceeds so the account keeps its exposure.
+
+A replacement must be close to what was sold but not substantially identical: never in a sold name's
+identical group, never excluded by the owner, never on the household's restricted list. The planner
+hands a replacer only the symbols it may buy (``ReplacementRequest.allowed``) and checks what comes back.
+
+Two replacers:
+
+* ``PeerReplacer``: for each sold name, the allowed names ranked by correlation with it (from the risk
+  model), closeness of market beta, and same sector; a single peer (``basket_size=1``) or a small
+  basket weighted by score. Without a risk model: names of the same sector, in symbol order.
+* ``OptimizerReplacer``: the tracking-error optimizer (``directindex.construct``) re-solves the account
+  with the proceeds as cash and every symbol it may not buy on the no-buy list; its buys, scaled to the
+  proceeds, are the replacement (its sells are ignored: a harvest pass only sells what it harvests).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from directindex.ledger.records import Lot
+from directindex.market.risk import FactorRiskModel
+
+
+@dataclass(frozen=True)
+class ReplacementRequest:
+    """One account's harvest, for a replacer to fill: dollars sold by symbol, and what may be bought."""
+
+    account: str
+    as_of: date
+    sold: Mapping[str, float]  # symbol -> dollars sold
+    holdings: Mapping[str, float]  # symbol -> dollars still held after the sales
+    lots: tuple[Lot, ...]  # the account's open lots after the sales
+    allowed: tuple[str, ...]  # symbols that may be bought
+    prices: Mapping[str, float]
+    sectors: Mapping[str, str]
+    benchmark: Mapping[str, float] | None = None  # None: the holdings before the sale
+    risk_model: FactorRiskModel | None = None
+    te_budget: float | None = None
+    basket_size: int = 3
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+class Replacer(Protocol):
+    """Chooses replacement buys: symbol -> dollars (their sum at most the dollars sold)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def __call__(self, request: ReplacementRequest) -> Mapping[str, float]: ...
+
+
+def _beta_column(model: FactorRiskModel) -> int:
+    for i, f in enumerate(model.factor_names):
+        if f.lower() in ("market", "mkt", "beta"):
+            return i
+    return 0
+
+
+@dataclass(frozen=True)
+class PeerReplacer:
+    """Peers by correlation, beta and sector; ``basket_size`` of ``None`` takes the account's setting."""
+
+    basket_size: int | None = None
+    name: str = "peer"
+
+    def scores(self, sold: str, request: ReplacementRequest) -> dict[str, float]:
+        """Score of each allowed symbol as a replacement for ``sold`` (higher is closer)."""
+        sector = request.sectors.get(sold, "")
+        model = request.risk_model
+        idx = model.index() if model is not None else {}
+        if model is None or sold not in idx:
+            return {c: 1.0 for c in request.allowed if sector and request.sectors.get(c, "") == sector}
+        cands = [c for c in request.allowed if c in idx]
+        if not cands:
+            return {}
+        rows = np.array([idx[c] for c in cands])
+        b = model.exposures
+        s = idx[sold]
+        cov = (b[rows] @ model.factor_cov @ b[s])  # covariance of each candidate with the sold name
+        var_c = np.einsum("ij,jk,ik->i", b[rows], model.factor_cov, b[rows]) + model.specific_var[rows]
+        var_s = float(b[s] @ model.factor_cov @ b[s] + model.specific_var[s])
+        corr = cov / np.sqrt(np.clip(var_c * var_s, 1e-300, None))
+        k = _beta_column(model)
+        beta_gap = np.abs(b[rows, k] - b[s, k])
+        same = np.array([1.0 if sector and request.sectors.get(c, "") == sector else 0.0 for c in cands])
+        score = corr - 0.5 * beta_gap + 0.1 * same
+        return {c: float(v) for c, v in zip(cands, score, strict=True)}
+
+    def __call__(self, request: ReplacementRequest) -> Mapping[str, float]:
+        size = self.basket_size or request.basket_size
+        out: dict[str, float] = {}
+        for sold, dollars in sorted(request.sold.items()):
+            scores = self.scores(sold, request)
+            ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:size]
+            if not ranked:
+                continue
+            weights = np.array([max(v, 0.0) for _, v in ranked])
+            if weights.sum() <= 0:
+                weights = np.ones(len(ranked))
+            weights = weights / weights.sum()
+            for (sym, _), w in zip(ranked, weights, strict=True):
+                out[sym] = out.get(sym, 0.0) + dollars * float(w)
+        return out
+
+
+@dataclass
+class OptimizerReplacer:
+    """Re-solve the account with ``directindex.construct`` with everything not allowed on the no-buy list."""
+
+    securities: pd.DataFrame | None = None  # security master indexed by symbol (sector, industry, ...)
+    name: str = "optimizer"
+
+    def __call__(self, request: ReplacementRequest) -> Mapping[str, float]:
+        from directindex.construct import Holdings, Policy, TrackingErrorOptimizer, build_universe
+
+        model = request.risk_model
+        if model is None:
+            return PeerReplacer()(request)  # nothing to optimize against
+        symbols = [s for s in model.symbols if s in request.prices and math.isfinite(request.prices[s])]
+        bench = dict(request.benchmark) if request.benchmark else {
+            s: v for s, v in {**request.holdings, **request.sold}.items() if v > 0}
+        bench = {s: v for s, v in bench.items() if s in symbols}
+        if not bench or not request.sold:
+            return {}
+        master = self.securities
+        if master is None:
+            master = pd.DataFrame({"sector": [request.sectors.get(s, "") for s in symbols]}, index=symbols)
+        universe = build_universe(symbols, master)
+        allowed = set(request.allowed)
+        no_buy = frozenset(s for s in symbols if s not in allowed)
+        cash = float(sum(request.sold.values()))
+        policy = Policy(te_budget=request.te_budget or 0.05, no_buy=no_buy, sector_bounds=None)
+        opt = TrackingErrorOptimizer(model.restrict(symbols), universe, policy)
+        held = tuple(lot for lot in request.lots if lot.symbol in set(symbols))
+        result = opt.solve(bench, Holdings(request.account, held, cash, request.as_of),
+                           prices={s: request.prices[s] for s in symbols})
+        buys = {t.symbol: t.value for t in result.trades if t.side == "buy" and t.symbol in allowed}
+        total = sum(buys.values())
+        if total <= 0:
+            return {}
+        scale = min(1.0, cash / total)
+        return {s: v * scale for s, v in buys.items()}
+
+
+def replacer_for(policy_name: str, basket_size: int, securities: pd.DataFrame | None = None) -> Replacer | None:
+    """The replacer an account's ``replacement`` setting names (``none``: no replacement)."""
+    if policy_name == "none":
+        return None
+    if policy_name == "optimizer":
+        return OptimizerReplacer(securities)
+    return PeerReplacer(1 if policy_name == "peer" else basket_size)
