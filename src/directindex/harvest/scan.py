@@ -147,9 +147,11 @@ def scan(
     _chunks(n, threads, pass1)
 
     # Guard arrays: only the recent lots (a few percent of a book) are grouped.
-    hg_all = table.household_idx * n_groups + table.group_idx
+    def hg_of(ix: IntArray) -> IntArray:
+        return table.household_idx[ix] * n_groups + table.group_idx[ix]
+
     rec = np.flatnonzero(recent)
-    rec_hg = hg_all[rec]
+    rec_hg = hg_of(rec)
     recent_parts = np.bincount(rec_hg, minlength=n_hg)
     recent_candidates = np.bincount(rec_hg[candidate[rec]], minlength=n_hg)
     _, first = np.unique(root_idx[rec], return_index=True)
@@ -164,7 +166,7 @@ def scan(
 
     # Records of the guard for the candidates only.
     cand = np.flatnonzero(candidate)
-    c_hg = hg_all[cand]
+    c_hg = hg_of(cand)
     others = guard.recent_roots[c_hg] - recent[cand]
     rescue = guard.rescuable()[c_hg]
     b_pending = guard.pending_buys[c_hg] > 0
