@@ -44,7 +44,14 @@ def test_random_households_wash_nothing(buys, orders, replacement, threshold):
     proposal = plan_harvest(ACCTS, SECURITIES, txs, PRICES, AS_OF, policy)
     _, fresh = replay(ACCTS, SECURITIES, txs, proposal)
     assert fresh == [], fresh
-    fills = [(a, s, Decimal(1)) for a, s, side in orders if side == "buy"]
+    restricted = {(e.household, s) for e in proposal.restricted for s in e.symbols}
+    warned = {w.symbol for w in proposal.warnings if w.code == "pending_restricted"}
+    fills = []
+    for a, s, side in orders:
+        if side == "buy" and (ACCTS[a].household, s) in restricted:
+            assert s in warned  # the pass cannot cancel it: it says so
+        elif side == "buy":
+            fills.append((a, s, Decimal(1)))
     _, fresh = replay(ACCTS, SECURITIES, txs, proposal, honour_restricted(ACCTS, proposal, PRICES, fills))
     assert fresh == [], fresh
     # Every harvested group is on the restricted list through 30 days after the pass.

@@ -20,6 +20,8 @@ The guard's policy, in full (see also ``docs/harvest.md``):
   day a purchase is safe. Replacements and swap-backs are never restricted, never in a sold group,
   never excluded. Groups with a pending sell in the household are not bought either (that sale may be a
   loss inside the window).
+* A pending buy of a restricted group cannot be stopped by the pass: it gets a ``pending_restricted``
+  warning (cancel or delay the order).
 * Dividend reinvestment: a warning for each household account with ``drip`` on for a harvested group
   that holds the group (a reinvested dividend within 30 days would wash the loss).
 """
@@ -595,6 +597,16 @@ class _Planner:
     def drip_warnings(self) -> tuple[Warning, ...]:
         ctx = self.ctx
         out = []
+        restricted = self.restricted_groups()
+        for o in ctx.policy.pending:
+            hh = ctx.accounts[o.account].household
+            hit = restricted.get((hh, ctx.group(o.symbol)))
+            if o.side == "buy" and hit is not None:
+                out.append(Warning(
+                    "pending_restricted", hh, o.account, o.symbol,
+                    f"pending buy order {o.id} of {o.quantity} shares of {o.symbol} in account {o.account} is on the "
+                    f"restricted list until {hit[0] + SAFE_AFTER}: filled before then it washes the loss sale of "
+                    f"{hit[0]}; cancel or delay it"))
         for hh, g in sorted(self.sold_loss):
             symbols = self.ctx.group_symbols(g)
             for account in ctx.household_accounts[hh]:
