@@ -1,0 +1,110 @@
+"""The backtest's fast lot state: one account's open lots as growable numpy arrays.
+
+Re-booking the whole ledger every simulated day would be quadratic, so day-by-day decisions read this
+vectorized state, and every trade is also written as a ledger ``Transaction``; the engine books those
+through the real ledger and checks that both agree (quantity exactly, basis within a cent per lot).
+Money is rounded to the cent the way the ledger rounds it (half up) so the two stay in step.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from directindex.ledger.holding import long_term_on
+from directindex.ledger.records import Lot
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def cents(x: FloatArray | float) -> FloatArray:
+    """Round half up to the cent, as ``directindex.ledger.cents`` does."""
+    return np.floor(np.asarray(x, dtype=float) * 100.0 + 0.5 + 1e-9) / 100.0
+
+
+class LotState:
+    """Open lots of one account: symbol index, quantity, basis, acquisition and long-term day (ordinals)."""
+
+    def __init__(self, account: str, capacity: int = 4096):
+        self.account = account
+        self.n = 0
+        self.sym = np.zeros(capacity, np.int64)
+        self.qty = np.zeros(capacity)
+        self.basis = np.zeros(capacity)
+        self.acquired = np.zeros(capacity, np.int64)
+        self.lt_on = np.zeros(capacity, np.int64)
+        self.ids: list[str] = []
+
+    def _grow(self) -> None:
+        cap = len(self.qty) * 2
+        for name in ("sym", "qty", "basis", "acquired", "lt_on"):
+            old = getattr(self, name)
+            new = np.zeros(cap, old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def add(self, sym: int, qty: float, basis: float, on: date, lot_id: str) -> int:
+        if self.n == len(self.qty):
+            self._grow()
+        i = self.n
+        self.sym[i], self.qty[i], self.basis[i] = sym, qty, float(cents(basis))
+        self.acquired[i] = on.toordinal()
+        self.lt_on[i] = long_term_on(on).toordinal()
+        self.ids.append(lot_id)
+        self.n += 1
+        return i
+
+    def relieve(self, row: int, qty: float) -> float:
+        """Take ``qty`` shares out of lot ``row``; returns the basis that leaves with them."""
+        held = self.qty[row]
+        if qty > held + 1e-9:
+            raise ValueError(f"selling {qty} of lot {self.ids[row]} which holds {held}")
+        if abs(qty - held) <= 1e-9:
+            out = float(self.basis[row])
+            self.qty[row] = 0.0
+            self.basis[row] = 0.0
+            return out
+        out = float(cents(self.basis[row] * qty / held))
+        self.qty[row] = held - qty
+        self.basis[row] = float(cents(self.basis[row] - out))
+        return out
+
+    def split(self, sym: int, ratio: float) -> None:
+        m = self.open_mask() & (self.sym[: self.n] == sym)
+        # the ledger multiplies exact decimals; six places is what the transactions carry
+        self.qty[: self.n][m] = np.round(self.qty[: self.n][m] * ratio, 6)
+
+    def open_mask(self) -> npt.NDArray[np.bool_]:
+        return self.qty[: self.n] > 0
+
+    def open_rows(self) -> IntArray:
+        return np.flatnonzero(self.open_mask())
+
+    def shares(self, n_symbols: int) -> FloatArray:
+        rows = self.open_rows()
+        return np.bincount(self.sym[rows], weights=self.qty[rows], minlength=n_symbols).astype(np.float64)
+
+    def basis_by_symbol(self, n_symbols: int) -> FloatArray:
+        rows = self.open_rows()
+        return np.bincount(self.sym[rows], weights=self.basis[rows], minlength=n_symbols).astype(np.float64)
+
+    def records(self, symbols: tuple[str, ...]) -> list[Lot]:
+        """The open lots as ledger ``Lot`` records (what the constructor's lot-level sells read)."""
+        out = []
+        for i in self.open_rows():
+            acq = date.fromordinal(int(self.acquired[i]))
+            out.append(Lot(
+                account=self.account, lot=self.ids[i], symbol=symbols[self.sym[i]], quantity=qty_decimal(self.qty[i]),
+                acquired=acq, cost=Decimal(f"{self.basis[i]:.2f}"), wash_sale_adjustment=Decimal(0),
+                holding_start=acq, long_term_on=date.fromordinal(int(self.lt_on[i])),
+            ))
+        return out
+
+
+def qty_decimal(q: float) -> Decimal:
+    """A float share count as the exact short decimal it stands for (whole shares, or split fractions)."""
+    return Decimal(repr(round(float(q), 6))).normalize() if q != int(q) else Decimal(int(q))
