@@ -110,3 +110,107 @@ def test_cli_bad_input() -> None:
     assert res.exit_code != 0
     res = runner.invoke(app, ["backtest", "--synthetic", "sp500", "--cadence", "hourly"])
     assert res.exit_code != 0
+
+
+# ---------------------------------------------------------------------------------------------- funding
+
+
+def test_in_kind_funding_is_a_flow_not_a_return(small: tuple[BacktestMarket, BacktestConfig]) -> None:
+    """A low-basis lot transferred in is money arriving: the first day's return must not include it."""
+    from datetime import date
+
+    from directindex.backtest import InKindLot
+
+    market, config = small
+    t0 = market.day_index(config.start)
+    j = int(np.argmax(np.nan_to_num(market.shares * market.close[t0])))
+    qty = float(int(200_000 / market.close[t0, j]))
+    lot = InKindLot(market.symbols[j], qty, 20_000.0, date(2008, 3, 3))
+    cfg = replace(config, end=market.dates[t0 + 60].date(), funding="in_kind", initial=800_000.0, in_kind=(lot,),
+                  harvest_cadence="monthly")
+    summary, runs = run_backtest(market, cfg, baselines=())
+    run = runs[summary["strategy"]]
+    assert run.flows[0] == pytest.approx(800_000.0 + qty * market.close[t0, j])
+    # the start-of-year value is the cash plus the lot at market, and the year's active return is ordinary
+    assert summary["tax"]["by_year"][run.dates[0].year]["start_value"] == pytest.approx(run.flows[0])
+    assert abs(summary["years"][0]["active_return"]) < 0.05
+    # the lot came in with its own basis and holding period (no realized gain on arrival)
+    arrived = [t for t in run.transactions if run.reasons[t.id] == "funding" and t.action.value == "transfer_in"]
+    assert len(arrived) == 1 and arrived[0].acquired == date(2008, 3, 3)
+
+
+def test_staged_funding_invests_in_stages(small: tuple[BacktestMarket, BacktestConfig]) -> None:
+    market, config = small
+    t0 = market.day_index(config.start)
+    cfg = replace(config, end=market.dates[t0 + 100].date(), funding="staged", stages=3, harvest_cadence="monthly")
+    summary, runs = run_backtest(market, cfg, baselines=())
+    run = runs[summary["strategy"]]
+    staged = np.flatnonzero(run.flows > 0)
+    assert len(staged) == 3 and run.flows.sum() == pytest.approx(cfg.initial)
+    assert len(run.ledger.wash_sales) == 0
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+def test_yearly_figures_recomputed_from_the_ledger(result) -> None:  # type: ignore[no-untyped-def]
+    """Harvested losses, Form 8949 lines and turnover, recomputed independently from the run's records."""
+    from decimal import Decimal
+
+    summary, runs = result
+    run = runs[summary["strategy"]]
+    harvest_ids = {k for k, v in run.reasons.items() if v == "harvest"}
+    for row in summary["years"]:
+        y = row["year"]
+        extra = summary["tax"]["by_year"][y]
+        rel = [r for r in run.ledger.reliefs if r.date_sold.year == y]
+        st_loss = -sum((r.gain_loss for r in rel if r.transaction in harvest_ids and r.term.value == "short"
+                        and r.gain_loss < 0), Decimal(0))
+        assert row["harvested_short_term_pct"] == pytest.approx(float(st_loss) / extra["start_value"])
+        assert extra["form_8949_lines"] == len(rel)
+        in_year = np.array([d.year == y for d in run.dates])
+        traded = run.bought[in_year].sum() + run.sold_value[in_year].sum()
+        assert row["turnover"] == pytest.approx(traded / 2 / run.value[in_year].mean())
+    # the tax saved is the household's tax without the account's sales minus with them, year by year
+    assert summary["tax"]["tax_saved"] == pytest.approx(sum(v["tax_saved"] for v in summary["tax"]["by_year"].values()))
+
+
+def test_baselines_run_in_workers_match_in_process(small: tuple[BacktestMarket, BacktestConfig]) -> None:
+    """Running the engine baselines in a forked worker changes nothing in the figures."""
+    market, config = small
+    t0 = market.day_index(config.start)
+    cfg = replace(config, end=market.dates[t0 + 70].date(), harvest_cadence="monthly")
+    a, _ = run_backtest(market, cfg, baselines=("annual_december", "monthly_any_loss"), workers=1)
+    b, _ = run_backtest(market, cfg, baselines=("annual_december", "monthly_any_loss"), workers=0)
+    assert a["baselines"] == b["baselines"] and a["total"] == b["total"]
+
+
+# ---------------------------------------------------------------------------------------------- real data
+
+SHARED = (Path(__file__).resolve().parents[2] / "../shared/data").resolve()
+
+
+@pytest.mark.slow
+def test_real_data_2008_harvests_without_wash_sales() -> None:
+    """The shared S&P 500 files through the 2008 crash: losses harvested, zero wash sales, ledger agrees."""
+    from directindex.backtest import load_market_dir
+
+    if not (SHARED / "prices.parquet").exists():
+        pytest.fail(f"real data folder {SHARED} is absent (CI has ../shared beside the clone)")
+    market = load_market_dir(SHARED, start="2008-06-02", end="2008-12-31")
+    cfg = BacktestConfig(start=date_(2008, 6, 2), end=date_(2008, 12, 31), harvest_cadence="weekly",
+                         rebalance_cadence="quarterly")
+    summary, runs = run_backtest(market, cfg, baselines=("index_fund",), workers=0)
+    run = runs[summary["strategy"]]
+    assert summary["total"]["harvested_short_term_pct"] > 0.03  # a crash: several percent harvested
+    assert summary["total"]["wash_sales"] == 0 and len(run.ledger.wash_sales) == 0
+    assert run.checks and all(c.agrees for c in run.checks)
+    # the benchmark followed the index: the S&P 500 fell about 30% from June to December 2008
+    bench = float(np.prod(1 + run.benchmark_return[1:]) - 1)
+    assert -0.45 < bench < -0.2
+
+
+def date_(y: int, m: int, d: int):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    return date(y, m, d)

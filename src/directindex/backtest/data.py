@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -64,15 +65,24 @@ class BacktestMarket:
 
     def groups(self) -> list[str]:
         """The substantially-identical group of each symbol (the symbol itself unless the master says)."""
-        col = self.securities.reindex(list(self.symbols)).get("identical_group")
-        out = []
-        for s, g in zip(self.symbols, col if col is not None else [None] * self.n, strict=True):
-            out.append(str(g) if isinstance(g, str) and g else s)
-        return out
+        return list(self._groups)
 
     def sectors(self) -> list[str]:
+        """Each symbol's sector (``Unknown`` where the master has none)."""
+        return list(self._sectors)
+
+    @cached_property
+    def _groups(self) -> tuple[str, ...]:
+        col = self.securities.reindex(list(self.symbols)).get("identical_group")
+        values = col if col is not None else [None] * self.n
+        return tuple(str(g) if isinstance(g, str) and g else s for s, g in zip(self.symbols, values, strict=True))
+
+    @cached_property
+    def _sectors(self) -> tuple[str, ...]:
+        # a harvest pass asks every day; the master does not change during a run
         col = self.securities.reindex(list(self.symbols)).get("sector")
-        return [str(v) if isinstance(v, str) and v else "Unknown" for v in (col if col is not None else [None] * self.n)]  # noqa: E501
+        values = col if col is not None else [None] * self.n
+        return tuple(str(v) if isinstance(v, str) and v else "Unknown" for v in values)
 
 
 def _implied_splits(close: FloatArray, adj: FloatArray, recorded: FloatArray) -> FloatArray:

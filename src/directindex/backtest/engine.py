@@ -167,6 +167,12 @@ class ScanHarvester:
         self.config = config
         self.threshold = config.threshold if threshold is None else threshold
         self.replacer = PeerReplacer(config.basket_size)
+        self._sector_map: dict[str, str] | None = None
+
+    def _sectors(self, market: BacktestMarket) -> dict[str, str]:
+        if self._sector_map is None:
+            self._sector_map = dict(zip(market.symbols, market.sectors(), strict=True))
+        return self._sector_map
 
     def harvest(self, ctx: DayContext) -> list[Order]:
         st, mk = ctx.state, ctx.market
@@ -204,7 +210,7 @@ class ScanHarvester:
         allowed_mask = (ctx.tradable & (ctx.benchmark > 0) & ~ctx.restricted & ~ctx.excluded
                         & ~np.isin(ctx.group_of, list(sold_groups)))
         allowed = tuple(mk.symbols[j] for j in np.flatnonzero(allowed_mask))
-        sectors = dict(zip(mk.symbols, mk.sectors(), strict=True))
+        sectors = self._sectors(mk)
         request = ReplacementRequest(
             account=st.account, as_of=ctx.on, sold=sold, holdings={}, lots=(), allowed=allowed,
             prices={mk.symbols[j]: float(ctx.prices[j]) for j in np.flatnonzero(allowed_mask)},
@@ -451,8 +457,10 @@ class Simulation:
         )
 
     def _fund(self, t: int, on: date) -> float:
+        """Book the day's funding; returns the external flow in dollars (cash plus lots at market)."""
         cfg = self.config
         if cfg.funding == "in_kind":
+            arriving = 0.0
             for k, lot in enumerate(cfg.in_kind):
                 j = self.market.symbols.index(lot.symbol)
                 self._seq += 1
@@ -463,8 +471,10 @@ class Simulation:
                     acquired=lot.acquired, lot=f"INKIND-{k}"))
                 self.reasons[tid] = "funding"
                 self.state.add(j, lot.quantity, lot.basis, lot.acquired, f"INKIND-{k}")
+                # the lot's market value is money coming in, not a return earned on the first day
+                arriving += lot.quantity * float(np.nan_to_num(self.market.close[t, j], nan=0.0))
             self.cash += cfg.initial
-            return cfg.initial
+            return cfg.initial + arriving
         amount = cfg.initial / max(1, cfg.stages) if cfg.funding == "staged" else cfg.initial
         self.cash += amount
         return amount

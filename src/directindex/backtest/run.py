@@ -12,6 +12,9 @@ Baselines, each over the same prices and dates:
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -126,19 +129,26 @@ def run_backtest(
     baselines: tuple[str, ...] = BASELINES,
     progress: Progress | None = None,
     baseline_progress: Progress | None = None,
+    workers: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, RunResult]]:
-    """Run the strategy and the baselines; returns the summary and the runs by name."""
-    runs: dict[str, RunResult] = {config.name: Simulation(market, config, progress=progress).run()}
+    """Run the strategy and the baselines; returns the summary and the runs by name.
+
+    The engine-run baselines are independent simulations over the same market: with more than one core
+    they run in a forked worker process while the strategy runs here (``workers=1``, or the environment
+    variable ``DIRECTINDEX_WORKERS=1``, keeps everything in this process).
+    """
     engine_baselines = baseline_configs(config)
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline {unknown[0]!r} (one of {', '.join(BASELINES)})")
+    engine_runs = {name: engine_baselines[name] for name in baselines if name in engine_baselines}
+    runs: dict[str, RunResult] = {}
+    runs.update(_run_engines(market, config, engine_runs, progress, baseline_progress, workers))
     for name in baselines:
         if name == "index_fund":
             runs[name] = _fund_run(market, config, harvest=False)
         elif name == "index_fund_harvest":
             runs[name] = _fund_run(market, config, harvest=True)
-        elif name in engine_baselines:
-            runs[name] = Simulation(market, engine_baselines[name], progress=baseline_progress).run()
-        else:
-            raise ValueError(f"unknown baseline {name!r} (one of {', '.join(BASELINES)})")
     main = _describe(runs[config.name])
     summary: dict[str, Any] = {
         "strategy": config.name,
@@ -156,6 +166,80 @@ def run_backtest(
         summary["baselines"][name] = {"total": d["total"], "years": d["years"],
                                       "end_of_horizon": d["end_of_horizon"], "fees": d["fees"]}
     return summary, runs
+
+
+# The market the forked workers read: set just before the pool forks, so it is inherited, never pickled.
+_WORKER_MARKET: BacktestMarket | None = None
+_WORKER_PROGRESS: dict[str, Any] = {}
+
+
+def _worker_run(name: str, config: BacktestConfig) -> RunResult:
+    assert _WORKER_MARKET is not None
+    done, total = _WORKER_PROGRESS[name]
+
+    def progress(k: int, n: int) -> None:
+        done.value, total.value = k, n
+
+    return Simulation(_WORKER_MARKET, config, progress=progress).run()
+
+
+def _worker_count(requested: int | None, jobs: int) -> int:
+    if requested is None:
+        env = os.environ.get("DIRECTINDEX_WORKERS", "")
+        requested = int(env) if env.isdigit() else max(1, (os.cpu_count() or 1) - 1)
+    if jobs == 0 or "fork" not in mp.get_all_start_methods():
+        return 0
+    return max(0, min(requested, jobs))
+
+
+def _run_engines(
+    market: BacktestMarket,
+    config: BacktestConfig,
+    baselines: dict[str, BacktestConfig],
+    progress: Progress | None,
+    baseline_progress: Progress | None,
+    workers: int | None,
+) -> dict[str, RunResult]:
+    """The strategy here, the engine baselines beside it in forked workers (or after it, in order)."""
+    global _WORKER_MARKET
+    n_workers = _worker_count(workers, len(baselines))
+    if n_workers == 0 or (workers is None and (os.cpu_count() or 1) < 2):
+        runs = {config.name: Simulation(market, config, progress=progress).run()}
+        for name, cfg in baselines.items():
+            runs[name] = Simulation(market, cfg, progress=baseline_progress).run()
+        return runs
+    ctx = mp.get_context("fork")
+    _WORKER_MARKET = market
+    _WORKER_PROGRESS.clear()
+    for name in baselines:
+        _WORKER_PROGRESS[name] = (ctx.Value("l", 0, lock=False), ctx.Value("l", 0, lock=False))
+
+    def report_baselines() -> None:
+        if baseline_progress is not None:
+            done = sum(int(d.value) for d, _ in _WORKER_PROGRESS.values())
+            total = sum(int(t.value) for _, t in _WORKER_PROGRESS.values())
+            if total:
+                baseline_progress(done, total)
+
+    def on_main(k: int, n: int) -> None:
+        if progress is not None:
+            progress(k, n)
+        report_baselines()
+
+    try:
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
+            futures = {name: pool.submit(_worker_run, name, cfg) for name, cfg in baselines.items()}
+            runs = {config.name: Simulation(market, config, progress=on_main).run()}
+            pending = set(futures.values())
+            while pending:
+                finished, pending = wait(pending, timeout=0.5)
+                report_baselines()
+            for name, fut in futures.items():
+                runs[name] = fut.result()
+    finally:
+        _WORKER_MARKET = None
+        _WORKER_PROGRESS.clear()
+    return runs
 
 
 def _config_dict(config: BacktestConfig, market: BacktestMarket) -> dict[str, Any]:
