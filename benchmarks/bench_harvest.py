@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
@@ -70,7 +72,8 @@ def best(fn, repeat: int) -> float:
     return min(times)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark; ``argv`` as on the command line (``None``: every default, for a driver)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lots", type=int, default=20_000_000)
     ap.add_argument("--accounts", type=int, default=10_000)
@@ -78,14 +81,15 @@ def main() -> None:
     ap.add_argument("--names", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args([] if argv is None else list(argv))
     as_of = date(2025, 6, 16).toordinal()
     t0 = time.perf_counter()
     table, prices, roots, pending_hg, sale_hg, sale_day = build(args.lots, args.accounts, args.households,
                                                                 args.names, as_of)
     print(f"built {args.lots:,} lots in {time.perf_counter() - t0:.1f}s "
           f"({args.accounts:,} accounts, {args.households:,} households, {args.names} names; "
-          f"{os.cpu_count()} CPUs, {args.threads} threads)")
+          f"{os.cpu_count()} CPUs, {args.threads} threads; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     thresholds = Thresholds(0.02, 100.0, 0)
     result = None
 
@@ -108,4 +112,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -14,6 +14,7 @@ from directindex.construct import (
     Holdings,
     Policy,
     SectorBounds,
+    SolverConfig,
     Tilt,
     TrackingErrorOptimizer,
     staged_contributions,
@@ -217,3 +218,89 @@ def test_staged_contributions_fund_in_steps(market, opt) -> None:
     assert results[-1].account_value == pytest.approx(200_000, rel=0.01)
     assert results[-1].cash_weight < 0.02
     assert results[-1].ex_ante_tracking_error <= results[0].ex_ante_tracking_error + 1e-9
+
+
+def test_a_loss_lot_is_not_sold_and_bought_back_to_meet_the_gain_budget(market, opt) -> None:
+    """Selling a name's loss lot and rebuying the shares (IRC 1091: a wash sale) would offset the gain of
+    a forced trim on paper; the trades net it away, so the plan must not count on it."""
+    _, _, bench, prices = market
+    value = 50_000.0 + 2000 * prices["S012"]
+    largest = sorted(bench, key=lambda s: -bench[s])[:3]
+    # short-term loss lots of about benchmark size in the three largest names, and a concentrated LT gain
+    lots = tuple(
+        make_lot(s, f"loss-{s}", int(bench[s] * value / prices[s]), prices[s] * 1.3, date(2026, 3, 2))
+        for s in largest
+    ) + (make_lot("S012", "gain", 2000, prices["S012"] * 0.5, date(2019, 3, 2)),)
+    h = Holdings("A", lots, 50_000.0, AS_OF)
+    budget = 2_000.0  # before the fix: sold and rebought the loss lots on paper and realized $12,926
+    r = opt.solve(bench, h, prices=prices, policy=Policy(te_budget=0.01, gain_budget=budget, sector_bounds=None))
+    assert r.status in ("optimal", "fallback_min_te")
+    assert not ({t.symbol for t in r.trades if t.side == "buy"} & {t.symbol for t in r.trades if t.side == "sell"})
+    assert r.realized_gain <= budget + 1e-6  # whole shares never push past the budget
+    assert not any(a.code == "gain_budget_exceeded" for a in r.alerts)
+    assert any(t.symbol == "S012" and t.side == "sell" for t in r.trades)
+
+
+def test_no_buy_name_is_never_bought_back_inside_the_plan(market) -> None:
+    """The wash-sale restricted list bounds buys, not just the net weight (``w <= h`` would allow a rebuy)."""
+    rm, uni, bench, prices = market
+    opt = TrackingErrorOptimizer(rm, uni)
+    value = 50_000.0 + 2000 * prices["S012"]
+    largest = sorted(bench, key=lambda s: -bench[s])[:3]
+    lots = tuple(
+        make_lot(s, f"loss-{s}", int(bench[s] * value / prices[s]), prices[s] * 1.3, date(2026, 3, 2))
+        for s in largest
+    ) + (make_lot("S012", "gain", 2000, prices["S012"] * 0.5, date(2019, 3, 2)),)
+    policy = Policy(te_budget=0.01, gain_budget=2_000.0, sector_bounds=None, no_buy=frozenset(largest))
+    r = opt.solve(bench, Holdings("A", lots, 50_000.0, AS_OF), prices=prices, policy=policy)
+    assert not any(t.side == "buy" and t.symbol in largest for t in r.trades)
+    (problem,) = [p for s, p in opt.problems.items() if s.segments]
+    assert problem.vars.buy is not None
+    idx = [opt.universe.symbols.index(s) for s in largest]
+    assert float(np.max(problem.vars.buy.value[idx])) <= 1e-7
+    assert r.realized_gain <= 2_000.0 + 1e-6
+
+
+def test_over_budget_names_the_budget_needed_and_the_exclusions_to_drop(market) -> None:
+    rm, uni, bench, _ = market
+    opt = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(diagnose_budget=True))
+    base = Policy(te_budget=0.004, sector_bounds=None)
+    sector_te = opt.solve(bench, policy=replace(base, exclusions=Exclusions(sectors=("Sector1",))))
+    assert sector_te.ex_ante_tracking_error > 0.004
+    policy = replace(base, exclusions=Exclusions(symbols=("S005", "S030"), sectors=("Sector1",)))
+    r = opt.solve(bench, policy=policy)
+    assert r.status == "optimal" and r.diagnosis is not None and r.diagnosis.feasible
+    assert r.diagnosis.needed_te_budget == pytest.approx(r.ex_ante_tracking_error)
+    alert = next(a for a in r.alerts if a.code == "tracking_error_over_budget")
+    assert f"a budget of {r.ex_ante_tracking_error:.4%} would be needed" in alert.message
+    assert r.diagnosis.drop_exclusions == ("sector:Sector1",)  # the symbol exclusions alone fit the budget
+    ex = policy.exclusions
+    for rule in r.diagnosis.drop_exclusions:
+        ex = ex.without(rule)
+    assert opt.solve(bench, policy=replace(policy, exclusions=ex)).ex_ante_tracking_error <= 0.004 + 1e-7
+
+
+def test_infeasible_needs_two_drops_and_names_only_those(market, opt) -> None:
+    _, _, bench, _ = market
+    policy = Policy(
+        exclusions=Exclusions(symbols=("S007", "S013"), sectors=("Sector0", "Sector3")),
+        sector_bounds=SectorBounds(band=0.01),
+    )
+    r = opt.solve(bench, policy=policy)
+    assert r.status == "infeasible"
+    assert set(r.diagnosis.drop_exclusions) == {"sector:Sector0", "sector:Sector3"}
+
+
+def test_over_budget_rebalance_names_the_gain_budget_that_would_meet_it(market, opt) -> None:
+    _, _, bench, prices = market
+    lots = (make_lot("S012", "gain", 2000, prices["S012"] * 0.5, date(2019, 3, 2)),)
+    h = Holdings("A", lots, 50_000.0, AS_OF)
+    policy = Policy(te_budget=0.01, gain_budget=2_000.0, sector_bounds=None)
+    r = opt.solve(bench, h, prices=prices, policy=policy)
+    assert r.status == "fallback_min_te" and r.diagnosis is not None and r.diagnosis.feasible
+    needed = r.diagnosis.needed_gain_budget
+    assert needed is not None and needed > 2_000.0
+    assert any(x.constraint == "gain_budget" and x.needed == needed for x in r.diagnosis.relaxations)
+    within = opt.solve(bench, h, prices=prices, policy=replace(policy, gain_budget=needed * 1.001))
+    assert within.status == "optimal"
+    assert within.solver_tracking_error <= 0.01 * (1 + 1e-6)

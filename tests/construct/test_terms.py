@@ -40,6 +40,7 @@ def random_inputs(rng: np.random.Generator) -> tuple[SolveInputs, np.ndarray, np
         max_turnover=0.3,
         gain_budget=0.01,
         te_budget_sq=0.02**2,
+        buy_caps=rng.uniform(0, 0.01, N),
     )
     return d, membership, rm.covariance()
 
@@ -77,6 +78,8 @@ def test_every_term_matches_numpy(seed: int) -> None:
     trades = viol("trades")
     assert trades[0] == pytest.approx(np.max(np.abs(w - (d.holdings + buy - sold))), abs=1e-12)
     assert trades[3] == pytest.approx(pos(sell - d.lot_caps), abs=1e-12)
+    assert d.buy_caps is not None
+    assert trades[4] == pytest.approx(pos(buy - d.buy_caps), abs=1e-12)
     assert viol("max_turnover")[0] == pytest.approx(pos((buy.sum() + sold.sum()) / 2 - d.max_turnover), abs=1e-12)
     assert viol("gain_budget")[0] == pytest.approx(pos((d.lot_gain * sell).sum() - d.gain_budget), abs=1e-12)
     assert viol("te_budget")[0] == pytest.approx(pos(a @ cov @ a - d.te_budget_sq), abs=1e-12)

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from directindex.harvest import (
@@ -25,7 +26,7 @@ from directindex.harvest import (
     policy_from_mapping,
 )
 from directindex.harvest.inputs import prices_on, risk_model_for
-from directindex.ledger import Action, Transaction
+from directindex.ledger import Action, Transaction, book
 from directindex.market.io import load_prices
 from tests.harvest.replay import honour_restricted, replay
 from tests.harvest.scenarios import AS_OF, PRICES, SECURITIES, household
@@ -59,6 +60,12 @@ def test_reinvested_dividend_in_the_ira_29_30_31_days_ago(days_ago, blocked):
         assert b.cause == "recent_purchase"
         assert f"bought 0.5 shares of XOM in account IRA on {d} (dividend reinvestment)" in b.reason
     check_no_wash(accts, txs, p)
+    # The guard has teeth: the ledger itself finds the wash when the sale is made anyway (and none at 31).
+    sale = Transaction("X1", AS_OF, "JOINT", Action.SELL, "XOM", Decimal(100), PRICES["XOM"], lot="B1")
+    washes = book([*txs, sale], accts, SECURITIES).raise_errors().wash_sales
+    assert bool(washes) is blocked
+    if blocked:
+        assert washes[0].permanent  # the replacement sits in the IRA: the loss is lost (Rev. Rul. 2008-5)
 
 
 def test_spouse_purchase_of_the_other_share_class_blocks():
@@ -201,6 +208,14 @@ def test_example_book_end_to_end():
     assert ("JOINT", "T3") in sells(p)  # XOM: the Roth's reinvestment was 31 days ago
     assert not any(t.symbol == "NVDA" and t.side is Side.SELL for t in p.trades)  # the low-basis position stays
     assert p.summary.tracking_error_after is not None
+    (cvx,) = [x for x in p.blocked if x.cause == "pending_order"]
+    assert "pending buy order ORD-7 of 15 shares of CVX in account IRA for 2025-06-17" in cvx.reason
+    # te_budget = 0.02 in policy.toml: an account the proposal takes past it is flagged with the figure
+    over = {w.account: w for w in p.warnings if w.code == "tracking_error_over_budget"}
+    for account, (_, after) in p.tracking_error.items():
+        assert (account in over) is (after is not None and after > 0.02)
+        if account in over:
+            assert f"{after:.2%}" in over[account].message and "2.00%" in over[account].message
     pending = [(o.account, o.symbol, o.quantity) for o in b.policy.pending if o.side == "buy"]
     _, fresh = replay(b.accounts, b.securities, b.transactions, p)
     assert fresh == []
@@ -247,3 +262,45 @@ def test_swap_back_after_the_window():
     assert p.summary.tracking_error_after < p.summary.tracking_error_before
     _, fresh = replay(accts, SECURITIES, txs, p)
     assert fresh == []
+
+
+def test_peer_score_matrix_matches_the_per_name_scores() -> None:
+    """The batched scores (one pass per harvest) equal the per-name scores, and the ranking is the same."""
+    from directindex.harvest.replace import PeerReplacer as Peer
+    from directindex.harvest.replace import ReplacementRequest as Req
+    from directindex.market.risk import FactorRiskModel as Model
+
+    rng = np.random.default_rng(5)
+    n, k = 40, 4
+    syms = tuple(f"S{i:02d}" for i in range(n))
+    b = rng.normal(size=(n, k))
+    b[:, 0] = 1 + 0.3 * rng.normal(size=n)
+    a = rng.normal(size=(k, k))
+    model = Model(symbols=syms, factor_names=("market", "f1", "f2", "f3"), exposures=b,
+                  factor_cov=a @ a.T * 1e-3, specific_var=rng.uniform(0.01, 0.05, n))
+    sectors = {s: ("A", "B", "")[i % 3] for i, s in enumerate(syms)}
+    sold = {"S03": 1000.0, "S10": 500.0, "S21": 250.0}
+    req = Req(account="X", as_of=date(2024, 1, 2), sold=sold, holdings={}, lots=(),
+              allowed=tuple(s for s in syms if s not in sold), prices=dict.fromkeys(syms, 10.0), sectors=sectors,
+              risk_model=model, basket_size=3)
+    peer = Peer(3)
+    batch = peer.score_matrix(sorted(sold), req)
+    assert batch is not None
+    cands, matrix = batch
+    for r, s in enumerate(sorted(sold)):
+        one = peer.scores(s, req)
+        assert list(one) == cands
+        np.testing.assert_allclose(matrix[r], [one[c] for c in cands], rtol=1e-10, atol=1e-12)
+    out = peer(req)
+    # the same basket the per-name ranking picks, dollars conserved
+    expected: dict[str, float] = {}
+    for s, dollars in sorted(sold.items()):
+        ranked = sorted(peer.scores(s, req).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        w = np.array([max(v, 0.0) for _, v in ranked])
+        w = w / w.sum() if w.sum() > 0 else np.full(len(ranked), 1 / len(ranked))
+        for (c, _), x in zip(ranked, w, strict=True):
+            expected[c] = expected.get(c, 0.0) + dollars * float(x)
+    assert set(out) == set(expected)
+    for c in out:
+        assert out[c] == pytest.approx(expected[c])
+    assert sum(out.values()) == pytest.approx(sum(sold.values()))

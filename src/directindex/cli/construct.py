@@ -203,7 +203,7 @@ def construct_cmd(
         hold_only,
     )
     opt, bench, _, day = _market(prices, securities, benchmark, as_of)
-    opt.solver = SolverConfig(solver=solver.upper())
+    opt.solver = SolverConfig(solver=solver.upper(), diagnose_budget=True)
     try:
         result = opt.solve(bench, policy=policy)
     except KeyError as e:
@@ -280,7 +280,7 @@ def rebalance_cmd(
     ledger = book(txs, accts, secs, as_of=day).raise_errors()
     lots = tuple(lot for lot in ledger.lots if lot.account == account)
     opt, bench, last, mday = _market(prices, securities, benchmark, as_of, {lot.symbol for lot in lots})
-    opt.solver = SolverConfig(solver=solver.upper())
+    opt.solver = SolverConfig(solver=solver.upper(), diagnose_budget=True)
     holdings = Holdings(account, lots, cash, day or mday)
     try:
         result = opt.solve(bench, holdings, prices=last, policy=policy)

@@ -127,9 +127,17 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class SolverConfig:
-    """Which conic solver and how hard to push it; ``tolerance`` is passed as the solver's gap tolerances."""
+    """Which conic solver and how hard to push it; ``tolerance`` is passed as the solver's gap tolerances.
+
+    ``diagnose``: an infeasible policy gets an elastic re-solve and the exclusions to drop.
+    ``diagnose_budget``: a portfolio over its TE budget also gets the fewest exclusions whose drop would
+    bring it within budget (one re-solve per rule per step, up to ``diagnose_budget_steps`` steps; off by
+    default so fleet runs and backtests do not pay for it, on in the CLI).
+    """
 
     solver: str = "CLARABEL"
     tolerance: float = 1e-8
     max_iter: int = 200
     diagnose: bool = True
+    diagnose_budget: bool = False
+    diagnose_budget_steps: int = 3

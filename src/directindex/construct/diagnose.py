@@ -127,7 +127,12 @@ def diagnose(
     drops: list[str] = []
     if inputs_without is not None and exclusion_rules:
         drops = _greedy_drops(d, membership, segments, list(exclusion_rules), inputs_without, max_greedy_steps)
-    parts = [f"{r.constraint} {r.detail}".strip() + f" {r.current:.4g} -> {r.needed:.4g}" for r in rel[:8]]
+    parts = [
+        f"{r.constraint} ${r.current:,.0f} -> ${r.needed:,.0f}"
+        if r.detail == "dollars"
+        else f"{r.constraint} {r.detail}".strip() + f" {r.current:.4g} -> {r.needed:.4g}"
+        for r in rel[:8]
+    ]
     msg = "infeasible: " + "; ".join(parts) + (" ..." if len(rel) > 8 else "")
     if drops:
         msg += f"; dropping exclusion(s) {', '.join(drops)} would make it feasible"
@@ -142,21 +147,35 @@ def _greedy_drops(
     inputs_without: Callable[[Sequence[str]], SolveInputs],
     steps: int,
 ) -> list[str]:
-    """Drop, one at a time, the exclusion rule whose removal leaves the least total slack."""
+    """Drop, one at a time, the exclusion rule whose removal leaves the least total slack; then prune.
+
+    Pruning restores each dropped rule the others make unnecessary (an early greedy pick that a later
+    one covers), so every rule in the answer is needed: the set is irreducible, and for one or two rules
+    (the usual case) the fewest.
+    """
+
+    def left(drop: Sequence[str]) -> float:
+        return total(elastic_slacks(inputs_without(drop), membership, segments))
+
     dropped: list[str] = []
     for _ in range(steps):
         best: tuple[float, str] | None = None
         for r in rules:
             if r in dropped:
                 continue
-            left = total(elastic_slacks(inputs_without([*dropped, r]), membership, segments))
-            if best is None or left < best[0] - 1e-12:
-                best = (left, r)
-            if left <= TOL:
+            slack = left([*dropped, r])
+            if best is None or slack < best[0] - 1e-12:
+                best = (slack, r)
+            if slack <= TOL:
                 break
         if best is None:
             return []
         dropped.append(best[1])
         if best[0] <= TOL:
-            return dropped
-    return []  # no small set of exclusions is enough: other constraints bind too
+            break
+    else:
+        return []  # no small set of exclusions is enough: other constraints bind too
+    for r in list(dropped):
+        if len(dropped) > 1 and left([x for x in dropped if x != r]) <= TOL:
+            dropped.remove(r)
+    return dropped

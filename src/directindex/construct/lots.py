@@ -13,6 +13,7 @@ name has more lots than the problem has segments).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -89,17 +90,24 @@ def select_lots(
     rates: TaxRates,
     *,
     amounts: Sequence[float] | None = None,
+    within_gain: bool = False,
 ) -> list[LotSale]:
     """Relieve ``quantity`` shares in tax order (or the per-lot ``amounts`` the optimizer chose).
 
     ``amounts`` (shares, aligned with the sale order of :func:`price_lots`) lets a solver that priced each
     lot separately decide the split, e.g. when a gain budget binds; the total is still ``quantity``.
+    ``within_gain`` rounds each lot's amount so that whole shares never realize more gain than the
+    fractional plan: gain lots round down, loss lots up (then ``quantity`` is ignored).
     """
     views = price_lots(lots, price, as_of, rates)
     want = min(quantity, sum((v.lot.quantity for v in views), Decimal(0)))
     plan: list[Decimal] = [Decimal(0)] * len(views)
     left = want
-    if amounts is not None:
+    if amounts is not None and within_gain:
+        for i, (v, amt) in enumerate(zip(views, amounts, strict=False)):
+            plan[i] = min(v.lot.quantity, _shares(amt, v.lot.quantity, up=v.gain_per_share < 0))
+        left = Decimal(0)
+    elif amounts is not None:
         for i, (v, amt) in enumerate(zip(views, amounts, strict=False)):
             take = min(v.lot.quantity, _shares(amt, v.lot.quantity), left)
             plan[i] = take
@@ -119,13 +127,20 @@ def select_lots(
     return out
 
 
-def _shares(amount: float, lot_quantity: Decimal) -> Decimal:
-    """Whole shares unless the lot itself is fractional; within half a share of the lot means all of it."""
-    if amount <= 0:
+def _shares(amount: float, lot_quantity: Decimal, up: bool | None = None) -> Decimal:
+    """Whole shares unless the lot itself is fractional; within half a share of the lot means all of it.
+
+    ``up`` True rounds up, False down, ``None`` to the nearest share (solver noise below 1e-6 share is
+    ignored either way).
+    """
+    if amount <= 1e-6:
         return Decimal(0)
-    if float(lot_quantity) - amount < 0.5:
+    if up is None and float(lot_quantity) - amount < 0.5:
         return lot_quantity
-    return Decimal(int(round(amount)))
+    if up is None:
+        return Decimal(int(round(amount)))
+    whole = math.ceil(amount - 1e-6) if up else math.floor(amount + 1e-6)
+    return min(lot_quantity, Decimal(whole)) if float(lot_quantity) - amount > 1e-6 else lot_quantity
 
 
 def lot_segments(

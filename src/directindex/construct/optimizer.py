@@ -46,6 +46,7 @@ from directindex.construct.result import (
     Alert,
     ConstructionResult,
     Diagnosis,
+    Relaxation,
     Trade,
 )
 from directindex.construct.terms import OFF, SolveInputs
@@ -95,9 +96,18 @@ class _Bounds:
     upper: FloatArray
     upper_reasons: dict[int, str]
     lower_reasons: dict[int, str]
+    no_buy: set[int] = field(default_factory=set)  # names that may not be bought at all (not just net)
+    no_sell: set[int] = field(default_factory=set)  # names none of whose lots may be sold
 
     def copy(self) -> _Bounds:
-        return _Bounds(self.lower.copy(), self.upper.copy(), dict(self.upper_reasons), dict(self.lower_reasons))
+        return _Bounds(
+            self.lower.copy(),
+            self.upper.copy(),
+            dict(self.upper_reasons),
+            dict(self.lower_reasons),
+            set(self.no_buy),
+            set(self.no_sell),
+        )
 
     def cap(self, i: int, value: float, reason: str) -> None:
         if value < self.upper[i] - 1e-15:
@@ -188,12 +198,15 @@ class TrackingErrorOptimizer:
             if out2.status == "optimal":
                 tax_on, te_on, status = False, False, "fallback_min_te"
                 out, d = run(bounds, tax_on, te_on)
+                te_min = math.sqrt(max(out.te_sq, 0.0)) if out.status == "optimal" else None
                 case.alerts.append(
                     Alert(
                         "tracking_error_over_budget",
-                        "the tracking-error budget cannot be met together with the tax objective; "
-                        "fell back to minimum tracking error (tax ignored)",
-                        math.sqrt(max(out.te_sq, 0.0)) if out.status == "optimal" else None,
+                        f"no portfolio that meets the rest of the policy is within the tracking-error budget "
+                        f"{policy.te_budget:.4%}"
+                        + (f"; the minimum, {te_min:.4%}, is the budget that would be needed" if te_min else "")
+                        + "; rebalanced to minimum tracking error (tax cost not traded against it)",
+                        te_min,
                         policy.te_budget,
                     )
                 )
@@ -205,7 +218,11 @@ class TrackingErrorOptimizer:
         out, d, bounds, refined_tax = self._refine(case, policy, bounds, out, d, run, tax_on, te_on)
         if refined_tax != tax_on:
             tax_on, status = refined_tax, "fallback_min_te"
-        return self._finish(case, policy, bounds, out, d, status, tax_on, solves, time.perf_counter() - t0)
+        result = self._finish(case, policy, bounds, out, d, status, tax_on, solves, time.perf_counter() - t0)
+        if result.ex_ante_tracking_error > policy.te_budget + 1e-7:
+            result = self._over_budget(case, policy, result, out, run, lambda x: problem.solve(
+                x, self.solver.solver, self.solver.tolerance, self.solver.max_iter))
+        return result
 
     def problem_for(self, structure: Structure) -> ParametrizedProblem:
         """The compiled problem for a structure, built on first use and reused after."""
@@ -324,6 +341,7 @@ class TrackingErrorOptimizer:
                 j = self._index.get(sym)
                 if j is not None:
                     bd.cap(j, float(case.h[j]), reason)
+                    bd.no_buy.add(j)
         return bd
 
     def _inputs(self, case: _Case, policy: Policy, bd: _Bounds, *, tax_on: bool, te_on: bool) -> SolveInputs:
@@ -339,6 +357,12 @@ class TrackingErrorOptimizer:
         tlo = np.array([t.lo for t in policy.tilts], dtype=float)
         thi = np.array([t.hi for t in policy.tilts], dtype=float)
         value = case.value if case.value > 0 else 1.0
+        caps = case.caps
+        if bd.no_sell and caps.size:
+            caps = caps.copy()
+            caps[sorted(bd.no_sell), :] = 0.0
+        buy_caps = np.full(n, OFF)
+        buy_caps[sorted(bd.no_buy)] = 0.0
         return SolveInputs(
             benchmark=case.b,
             holdings=case.h,
@@ -352,13 +376,14 @@ class TrackingErrorOptimizer:
             tilt_scores=scores,
             tilt_lower=tlo,
             tilt_upper=thi,
-            lot_caps=case.caps,
+            lot_caps=caps,
             lot_tax=case.tax * (policy.tax_aversion if tax_on else 0.0),
             lot_gain=case.gain,
             transaction_cost=np.full(n, float(policy.transaction_cost)),
             max_turnover=OFF if policy.max_turnover is None else float(policy.max_turnover),
             gain_budget=OFF if policy.gain_budget is None else float(policy.gain_budget) / value,
             te_budget_sq=policy.te_budget**2 if te_on else OFF,
+            buy_caps=buy_caps,
         )
 
     # ------------------------------------------------------------------ heuristics
@@ -400,17 +425,24 @@ class TrackingErrorOptimizer:
             )
             return False
 
-        if case.segments:
+        def pin_round_trips() -> None:
+            # a name both sold and bought is a wash-sale round trip (and books a loss the netted trades
+            # never realize): keep the net direction, forbid the other
             sold = out.sell.sum(axis=1)
             both = np.flatnonzero((out.buy > DUST) & (sold > DUST))
             if both.size:
                 bd = bounds.copy()
-                for i in both:
+                for i in both.tolist():
                     if out.w[i] < case.h[i]:
-                        bd.cap(int(i), float(case.h[i]), "wash_sale_round_trip")
+                        bd.cap(i, float(case.h[i]), "wash_sale_round_trip")
+                        bd.no_buy.add(i)
                     else:
-                        bd.floor(int(i), float(case.h[i]), "wash_sale_round_trip")
+                        bd.floor(i, float(case.h[i]), "wash_sale_round_trip")
+                        bd.no_sell.add(i)
                 attempt(bd, "wash_sale_round_trip")
+
+        if case.segments:
+            pin_round_trips()
         if policy.max_names is not None:
             held = np.flatnonzero(out.w > DUST)
             if held.size > policy.max_names:
@@ -437,15 +469,91 @@ class TrackingErrorOptimizer:
             tiny = np.flatnonzero((delta > DUST) & (delta < policy.min_trade))
             if tiny.size:
                 bd = bounds.copy()
-                for i in tiny:
-                    bd.upper[i] = max(bd.upper[i], case.h[i])
-                    bd.upper_reasons[int(i)] = "min_trade"
-                    bd.floor(int(i), float(case.h[i]), "min_trade")
-                    bd.upper[i] = case.h[i]
+                for j in tiny.tolist():
+                    bd.upper_reasons[j] = "min_trade"
+                    bd.floor(j, float(case.h[j]), "min_trade")
+                    bd.upper[j] = case.h[j]
+                    bd.no_buy.add(j)
+                    bd.no_sell.add(j)
                 attempt(bd, "min_trade")
+        if case.segments:
+            pin_round_trips()  # a later heuristic's re-solve may have made a new one
         return out, d, bounds, tax_on
 
     # ------------------------------------------------------------------ results
+
+    def _over_budget(
+        self,
+        case: _Case,
+        policy: Policy,
+        result: ConstructionResult,
+        out: SolveOutcome,
+        run: Callable[[_Bounds, bool, bool], tuple[SolveOutcome, SolveInputs]],
+        solve_inputs: Callable[[SolveInputs], SolveOutcome],
+    ) -> ConstructionResult:
+        """Feasible but over the TE budget: the budget that would be needed, and the exclusions to drop.
+
+        Rebalancing under a gain budget, the gain budget that would let the TE budget be met is the
+        least net gain of any portfolio within it: the same problem with gain as the objective.
+
+        The exclusion search (``SolverConfig.diagnose_budget``) re-solves minimum TE from cash with one more
+        rule dropped at a time, greedily, then keeps only the rules whose drop is needed; it ignores the
+        integer heuristics (``max_names``, ``min_position``) and is skipped when rebalancing from lots.
+        """
+        te = result.ex_ante_tracking_error
+        solver_te = math.sqrt(max(out.te_sq, 0.0))
+        rounding = solver_te <= policy.te_budget * (1 + 1e-6)
+        drops: list[str] = []
+        rules = list(policy.exclusions.rules())
+        if self.solver.diagnose_budget and not rounding and case.segments == 0 and rules:
+            budget_sq = policy.te_budget**2 * (1 - 1e-9)
+
+            def te_sq(drop: Sequence[str]) -> float:
+                ex = policy.exclusions
+                for r in drop:
+                    ex = ex.without(r)
+                o, _ = run(self._bounds(case, policy, ex), False, False)
+                return o.te_sq if o.status == "optimal" else math.inf
+
+            drops = _fewest_drops(rules, te_sq, budget_sq, self.solver.diagnose_budget_steps)
+        needed_gain = None
+        if not rounding and case.segments and policy.gain_budget is not None:
+            d0 = self._inputs(case, policy, self._bounds(case, policy, policy.exclusions), tax_on=False, te_on=True)
+            o = solve_inputs(replace(d0, lot_tax=case.gain, transaction_cost=np.zeros(self.universe.n),
+                                     gain_budget=OFF))
+            if o.status == "optimal":
+                g = float((case.gain * o.sell).sum()) * case.value
+                needed_gain = g if g > policy.gain_budget else None
+        if rounding:
+            message = (
+                f"whole-share rounding puts the ex-ante tracking error at {te:.4%}, above the budget "
+                f"{policy.te_budget:.4%} (the solver's portfolio, {solver_te:.4%}, is within it)"
+            )
+        else:
+            message = (
+                f"the best feasible portfolio's ex-ante tracking error {te:.4%} exceeds the budget "
+                f"{policy.te_budget:.4%}; a budget of {te:.4%} would be needed"
+            )
+            if drops:
+                message += f", or dropping exclusion(s) {', '.join(drops)} would bring it within the budget"
+            if needed_gain is not None:
+                message += f", or a gain budget of ${needed_gain:,.0f} would bring it within the budget"
+        alerts = list(result.alerts)
+        for k, a in enumerate(alerts):
+            if a.code == "tracking_error_over_budget" and (rounding or case.segments == 0):
+                alerts[k] = Alert(a.code, message, te, policy.te_budget)
+        relax = [Relaxation("te_budget", "", policy.te_budget, te)]
+        if needed_gain is not None and policy.gain_budget is not None:
+            relax.append(Relaxation("gain_budget", "dollars", policy.gain_budget, needed_gain))
+        diag = Diagnosis(
+            True,
+            message,
+            tuple(relax),
+            tuple(drops),
+            needed_gain,
+            te,
+        )
+        return replace(result, alerts=tuple(alerts), diagnosis=diag)
 
     def _infeasible(
         self,
@@ -535,11 +643,11 @@ class TrackingErrorOptimizer:
         te_before = float(self.risk_model.tracking_error(case.h, case.b)[0])
         te_after = float(self.risk_model.tracking_error(w_final, case.b)[0])
         if te_after > policy.te_budget + 1e-7 and not any(a.code == "tracking_error_over_budget" for a in alerts):
+            # the message is made specific (rounding, or the budget needed) by _over_budget
             alerts.append(
                 Alert(
                     "tracking_error_over_budget",
-                    f"the best feasible portfolio's ex-ante tracking error {te_after:.4%} exceeds the budget "
-                    f"{policy.te_budget:.4%}",
+                    f"the ex-ante tracking error {te_after:.4%} exceeds the budget {policy.te_budget:.4%}",
                     te_after,
                     policy.te_budget,
                 )
@@ -612,9 +720,13 @@ class TrackingErrorOptimizer:
             q = total_q if float(total_q) - want < 0.5 else Decimal(int(round(want)))
             amounts = None
             one_to_one = all(len(g) <= 1 for g in case.groups[i]) if case.groups else False
-            if tax_on and one_to_one and out.sell.size:
+            # the solver's split across lots: when it priced the tax, or when a gain budget made it choose
+            if (tax_on or policy.gain_budget is not None) and one_to_one and out.sell.size:
                 amounts = [out.sell[i, k] * case.value / price for k in range(len(views))]
-            for sale in select_lots([v.lot for v in views], q, price, case.as_of, policy.rates, amounts=amounts):
+            within = amounts is not None and policy.gain_budget is not None
+            for sale in select_lots(
+                [v.lot for v in views], q, price, case.as_of, policy.rates, amounts=amounts, within_gain=within
+            ):
                 trades.append(
                     Trade(
                         case.account,
@@ -694,6 +806,31 @@ class TrackingErrorOptimizer:
             if d.te_budget_sq < OFF and out.te_sq >= d.te_budget_sq * (1 - 1e-4):
                 act.append(ActiveConstraint("te_budget", "", math.sqrt(max(out.te_sq, 0.0)), policy.te_budget))
         return act
+
+
+def _fewest_drops(
+    rules: Sequence[str], te_sq: Callable[[Sequence[str]], float], budget_sq: float, steps: int
+) -> list[str]:
+    """Exclusion rules whose removal brings minimum TE^2 within ``budget_sq``: greedy, then pruned.
+
+    Greedy adds the rule whose drop lowers TE most; pruning then restores every rule the others make
+    unnecessary, so no rule in the answer can be kept. ``[]``: not reachable within ``steps`` drops.
+    """
+    dropped: list[str] = []
+    for _ in range(steps):
+        trials = [(te_sq([*dropped, r]), r) for r in rules if r not in dropped]
+        if not trials:
+            return []
+        best_te, best = min(trials, key=lambda t: t[0])
+        dropped.append(best)
+        if best_te <= budget_sq:
+            break
+    else:
+        return []
+    for r in list(dropped):
+        if len(dropped) > 1 and te_sq([x for x in dropped if x != r]) <= budget_sq:
+            dropped.remove(r)
+    return dropped
 
 
 # ---------------------------------------------------------------------- funding helpers

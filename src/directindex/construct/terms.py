@@ -46,6 +46,7 @@ class SolveInputs:
     max_turnover: float = OFF
     gain_budget: float = OFF  # as a fraction of account value
     te_budget_sq: float = OFF
+    buy_caps: FloatArray | None = None  # n, weight that may be bought (0: no-buy, hold-only); None: no cap
 
 
 @dataclass(frozen=True)
@@ -153,21 +154,34 @@ class ActiveWeights:
 
 
 class Trades:
-    """``w = h + buy - sold``, buys and sells non-negative, each lot segment sold at most down to zero."""
+    """``w = h + buy - sold``, buys and sells non-negative, each lot segment sold at most down to zero.
+
+    ``buy <= buy_caps`` is what keeps a no-buy or hold-only name from being sold and bought back in one
+    rebalance: a bound on ``w`` alone (``w <= h``) would let the solver sell a loss lot and rebuy the
+    shares, a wash sale that also books a loss the netted trades never realize.
+    """
 
     name = "trades"
 
     def __init__(self, n: int, segments: int):
         self.holdings = cp.Parameter(n, nonneg=True, name="holdings")
         self.caps = cp.Parameter((n, segments), nonneg=True, name="lot_caps")
+        self.buy_caps = cp.Parameter(n, nonneg=True, name="buy_caps")
 
     def build(self, v: Variables) -> list[cp.Constraint]:
         assert v.buy is not None and v.sell is not None
-        return [v.w == self.holdings + v.buy - v.sold(), v.buy >= 0, v.sell >= 0, v.sell <= self.caps]
+        return [
+            v.w == self.holdings + v.buy - v.sold(),
+            v.buy >= 0,
+            v.sell >= 0,
+            v.sell <= self.caps,
+            v.buy <= self.buy_caps,
+        ]
 
     def update(self, d: SolveInputs) -> None:
         _set(self.holdings, d.holdings)
         _set(self.caps, d.lot_caps)
+        _set(self.buy_caps, np.full(self.buy_caps.shape, OFF) if d.buy_caps is None else d.buy_caps)
 
 
 class Bounds:

@@ -242,7 +242,22 @@ class _Planner:
             lots_scanned=len(self.ctx.table.lots),
         )
         return HarvestProposal(self.ctx.as_of, tuple(trades), tuple(self.blocked), self.restricted(),
-                               self.drip_warnings(), summary, te)
+                               self.drip_warnings() + self.budget_warnings(te), summary, te)
+
+    def budget_warnings(self, te: Mapping[str, tuple[float | None, float | None]]) -> tuple[Warning, ...]:
+        """An account whose tracking error after the proposal exceeds its ``te_budget`` from policy.toml."""
+        out = []
+        for account, (before, after) in sorted(te.items()):
+            budget = self.ctx.policy.account(account).te_budget
+            if budget is None or after is None or after <= budget + 1e-9:
+                continue
+            was = "" if before is None else f" (before: {before:.2%})"
+            out.append(Warning(
+                "tracking_error_over_budget", self.ctx.accounts[account].household, account, "",
+                f"after the proposal, account {account}'s ex-ante tracking error is {after:.2%}{was}, above its "
+                f"budget of {budget:.2%}: use a larger replacement basket or the optimizer replacer, or accept "
+                f"a budget of {after:.2%}"))
+        return tuple(out)
 
     def block_scan(self) -> None:
         ctx, r = self.ctx, self.r
@@ -258,7 +273,8 @@ class _Planner:
             orders = [o for o in ctx.policy.pending if o.side == "buy" and ctx.group(o.symbol) == g
                       and ctx.accounts[o.account].household == hh]
             self.block(i, "pending_order", "; ".join(
-                f"pending buy order {o.id} of {o.quantity} shares of {o.symbol} in account {o.account}"
+                f"pending buy order {o.id} of {o.quantity} shares of {o.symbol} in account {o.account} "
+                f"for {o.date or ctx.as_of} (pending order: it fills inside the 30-day window)"
                 for o in orders))
         for i in np.flatnonzero(r.blocked_recent).tolist():
             others = [j for j in self.recent_by_hg[int(self.hg[i])] if self.roots[j] != self.roots[i]]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from directindex.ledger.records import Lot
-from directindex.market.risk import FactorRiskModel
+from directindex.market.risk import FactorRiskModel, FloatArray
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,54 @@ class PeerReplacer:
         score = corr - 0.5 * beta_gap + 0.1 * same
         return {c: float(v) for c, v in zip(cands, score, strict=True)}
 
+    def score_matrix(self, sold: list[str], request: ReplacementRequest) -> tuple[list[str], FloatArray] | None:
+        """The scores of :meth:`scores` for many sold names at once: (candidates, sold x candidates).
+
+        One pass over the risk model per harvest instead of one per sold name (a daily backtest asks
+        thousands of times). ``None`` without a risk model or when a sold name is outside it.
+        """
+        model = request.risk_model
+        if model is None:
+            return None
+        idx = model.index()
+        if any(s not in idx for s in sold):
+            return None
+        cands = [c for c in request.allowed if c in idx]
+        if not cands:
+            return cands, np.zeros((len(sold), 0))
+        rows = np.array([idx[c] for c in cands])
+        srows = np.array([idx[s] for s in sold])
+        b, f = model.exposures, model.factor_cov
+        cov = (b[srows] @ f) @ b[rows].T
+        var_c = np.einsum("ij,jk,ik->i", b[rows], f, b[rows]) + model.specific_var[rows]
+        var_s = np.einsum("ij,jk,ik->i", b[srows], f, b[srows]) + model.specific_var[srows]
+        corr = cov / np.sqrt(np.clip(var_s[:, None] * var_c[None, :], 1e-300, None))
+        k = _beta_column(model)
+        beta_gap = np.abs(b[rows, k][None, :] - b[srows, k][:, None])
+        cand_sector = np.array([request.sectors.get(c, "") for c in cands], dtype=object)
+        sold_sector = np.array([request.sectors.get(s, "") for s in sold], dtype=object)
+        same = (cand_sector[None, :] == sold_sector[:, None]) & (sold_sector[:, None] != "")
+        return cands, corr - 0.5 * beta_gap + 0.1 * same.astype(float)
+
     def __call__(self, request: ReplacementRequest) -> Mapping[str, float]:
         size = self.basket_size or request.basket_size
         out: dict[str, float] = {}
-        for sold, dollars in sorted(request.sold.items()):
-            scores = self.scores(sold, request)
-            ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:size]
+        sold_names = sorted(request.sold)
+        batch = self.score_matrix(sold_names, request)
+        if batch is not None:
+            cands, matrix = batch
+            by_name = np.argsort(np.array(cands, dtype=object), kind="stable") if cands else np.zeros(0, int)
+            rank = np.empty(len(cands), dtype=np.int64)
+            rank[by_name] = np.arange(len(cands))
+        for r, sold in enumerate(sold_names):
+            dollars = request.sold[sold]
+            if batch is not None:
+                row = matrix[r]
+                top = np.lexsort((rank, -row))[:size]  # highest score first, ties by symbol
+                ranked = [(cands[int(i)], float(row[i])) for i in top]
+            else:
+                scores = self.scores(sold, request)
+                ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:size]
             if not ranked:
                 continue
             weights = np.array([max(v, 0.0) for _, v in ranked])
