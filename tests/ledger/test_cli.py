@@ -1,8 +1,11 @@
+"""`directindex lots` and `directindex realized` through the real Typer app: the issue-2 columns and bad input."""
+
 import csv
 import io
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from directindex.cli import app
@@ -54,3 +57,47 @@ def test_selling_more_than_held_is_an_error(tmp_path):
                                                                  "T6,2023-10-02,JOINT,sell,JPM,61"))
     res = runner.invoke(app, ["lots", str(EX / "accounts.csv"), str(bad)])
     assert res.exit_code == 2 and "field 'quantity'" in res.stderr and "line 7" in res.stderr
+
+
+HEADER = "id,date,account,action,symbol,quantity,price,fees,lot,acquired,basis,ratio"
+OPENING = "A,2024-01-02,JOINT,buy,X,10,100,,,,,"
+
+
+@pytest.mark.parametrize(("row", "field", "says"), [
+    ("B,2024-01-03,NOBODY,buy,X,1,1,,,,,", "account", "unknown account 'NOBODY'"),
+    ("B,2024-01-03,JOINT,teleport,X,1,1,,,,,", "action", "unknown action 'teleport'"),
+    ("B,2024-02-30,JOINT,buy,X,1,1,,,,,", "date", "cannot parse date '2024-02-30'"),
+    ("B,2024-01-03,JOINT,buy,X,1,1O.5,,,,,", "price", "cannot parse number '1O.5'"),
+    ("B,2024-01-03,JOINT,buy,X,1,1e400,,,,,", "price", "out of range"),
+    ("B,2024-01-03,JOINT,buy,X,-5,1,,,,,", "quantity", "quantity is negative"),
+    ("B,2024-01-03,JOINT,sell,X,11,1,,,,,", "quantity", "holds only 10"),
+    ("B,2024-01-03,JOINT,sell,X,1,1,,NOPE,,,", "lot", "lot 'NOPE' does not exist"),
+    ("A,2024-01-03,JOINT,buy,X,1,1,,,,,", "id", "duplicate id 'A'"),
+])
+def test_every_kind_of_bad_row_names_file_line_field_exits_2_and_prints_nothing(tmp_path, row, field, says):
+    """Issue 2, 'Bad input': the message names the file, line and field; non-zero exit; no output."""
+    bad = tmp_path / "transactions.csv"
+    bad.write_text(f"{HEADER}\n{OPENING}\n{row}\n")
+    for command in ("lots", "realized"):
+        res = runner.invoke(app, [command, str(EX / "accounts.csv"), str(bad), "--format", "csv"])
+        assert res.exit_code == 2, res.output
+        assert res.stdout == ""
+        assert f"transactions.csv, line 3, field '{field}'" in res.stderr and says in res.stderr, res.stderr
+
+
+def test_bad_account_type_and_bad_as_of_are_reported(tmp_path):
+    accts = tmp_path / "accounts.csv"
+    accts.write_text("account,household,owner,type\nJOINT,h,alex,taxable\nIRA,h,alex,hsa\n")
+    res = runner.invoke(app, ["lots", str(accts), str(EX / "transactions.csv")])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "accounts.csv, line 3, field 'type'" in res.stderr
+    res = runner.invoke(app, ["lots", *_args("--as-of", "2024-13-01")])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "field '--as-of'" in res.stderr
+
+
+def test_as_of_books_only_the_history_up_to_that_date():
+    res = runner.invoke(app, ["lots", *_args("--as-of", "2023-12-31", "--format", "json")])
+    assert res.exit_code == 0, res.output
+    lots = {(r["account"], r["lot"]) for r in json.loads(res.stdout)}
+    assert lots == {("JOINT", "T1"), ("JOINT", "T2"), ("JOINT", "T3"), ("SPOUSE", "T4")}

@@ -43,10 +43,47 @@ def test_pub550_fewer_shares_bought_than_sold():
     assert lot(r, "B2.1").quantity == D(50)
 
 
+def test_reg_1091_1_example_1_purchase_before_the_sale_washes_it():
+    """Treas. Reg. 1.1091-1(h) Example 1: 100 shares bought 1954-12-01 for $10,000 and 100 more on
+    1954-12-15 for $9,000; the first 100 sold 1955-01-03 for $9,000: no loss is allowable. The $1,000
+    moves into the December 15 shares (IRC 1091(d); Treas. Reg. 1.1091-2(a)), whose holding period now
+    includes the 33 days the sold shares were held (IRC 1223(3))."""
+    r = run("""
+        B1,1954-12-01,JOINT,buy,M,100,100,,,,,
+        B2,1954-12-15,JOINT,buy,M,100,90,,,,,
+        S1,1955-01-03,JOINT,sell,M,100,90,,B1,,,
+    """)
+    (sale,) = r.realized()
+    assert (sale.proceeds, sale.cost_basis) == (D("9000.00"), D("10000.00"))
+    assert sale.adjustment == D("1000.00") and sale.code == "W" and sale.gain_loss == 0
+    (new,) = r.lots
+    assert new.lot == "B2.1" and new.quantity == 100
+    assert (new.cost, new.wash_sale_adjustment, new.basis) == (D("9000.00"), D("1000.00"), D("10000.00"))
+    assert (date(1954, 12, 15) - new.holding_start).days == (date(1955, 1, 3) - date(1954, 12, 1)).days
+
+
+def test_reg_1091_1_b_losses_are_washed_in_the_order_sold():
+    """Treas. Reg. 1.1091-1(b): with more than one loss, the rule applies to the losses in the order the
+    loss shares were sold, earliest first; 1.1091-1(e): the replacement that washed the first loss is
+    disregarded for the second. One purchase of 10 shares sits between two loss sales of 10 shares."""
+    r = run("""
+        A,2024-01-02,JOINT,buy,X,10,100,,,,,
+        B,2024-01-02,SPOUSE,buy,X,10,100,,,,,
+        S1,2024-06-03,SPOUSE,sell,X,10,70,,B,,,
+        R,2024-06-10,JOINT,buy,X,10,75,,,,,
+        S2,2024-06-17,JOINT,sell,X,10,80,,A,,,
+    """)
+    s1, s2 = r.realized()
+    assert (s1.transaction, s1.adjustment) == ("S1", D("300.00"))
+    assert (s2.transaction, s2.adjustment, s2.gain_loss) == ("S2", D(0), D("-200.00"))
+    assert lot(r, "R.1").basis == D("1050.00")
+
+
 def test_reg_1091_1_example_2_partial_replacement_across_two_purchases():
     """Treas. Reg. 1.1091-1(h) Example 2: 100 shares bought for $5,000; 50 bought 12/21 for $2,750 and 25
     bought 12/27 for $1,125; the 100 sold 1/3 for $4,000. Loss on 75 shares ($750) disallowed, $250
-    deductible; Treas. Reg. 1.1091-2(c) Example: bases $3,250 (50 shares) and $1,375 (25 shares)."""
+    deductible (Treas. Reg. 1.1091-1(c)). The new bases follow IRC 1091(d) as Treas. Reg. 1.1091-2(a)
+    applies it: $2,750 + $500 = $3,250 (50 shares) and $1,125 + $250 = $1,375 (25 shares)."""
     r = run("""
         B1,1954-09-21,JOINT,buy,M,100,50,,,,,
         B2,1954-12-21,JOINT,buy,M,50,55,,,,,
@@ -84,8 +121,8 @@ def test_reg_1091_1_example_3_more_bought_than_sold_first_shares_replace_and_tac
 
 
 def test_reg_1091_2_examples_basis_of_new_share():
-    """Treas. Reg. 1.1091-2(b) Examples: a share bought for $100 sold for $80; a new share bought for $90
-    has basis $110; bought instead for $70 it has basis $90."""
+    """Treas. Reg. 1.1091-2(a) Examples 1 and 2: a share bought for $100 in 1935 sold 1955-01-15 for $80;
+    a new share bought 1955-02-01 for $90 has basis $110; bought instead for $70 it has basis $90."""
     up = run("""
         B1,1954-06-01,JOINT,buy,X,1,100,,,,,
         S1,1955-01-15,JOINT,sell,X,1,80,,,,,
@@ -329,3 +366,19 @@ def test_unknown_lot_and_bad_fields_are_reported():
         """)
     fields = {(i.line, i.field) for i in e.value.issues}
     assert {(2, "date"), (2, "quantity"), (2, "price"), (3, "action")} <= fields
+
+
+def test_rows_of_one_date_apply_in_file_order():
+    """Issue 2: rows of the same date apply in file order (a sale before the same day's purchase
+    cannot sell the shares bought after it)."""
+    r = run("""
+        B1,2024-03-01,JOINT,buy,X,10,10,,,,,
+        S1,2024-03-01,JOINT,sell,X,10,12,,,,,
+    """)
+    assert r.realized()[0].gain_loss == D("20.00") and not r.lots
+    with pytest.raises(InputError) as e:
+        run("""
+            S1,2024-03-01,JOINT,sell,X,10,12,,,,,
+            B1,2024-03-01,JOINT,buy,X,10,10,,,,,
+        """)
+    assert [(i.line, i.field) for i in e.value.issues] == [(2, "quantity")]

@@ -1,3 +1,5 @@
+"""`directindex market generate/check/stats` through the real Typer app."""
+
 from __future__ import annotations
 
 import json
@@ -21,6 +23,12 @@ def test_generate_stats_check(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     figures = json.loads(res.stdout)
     assert 0.25 < figures["avg_stock_vol"] < 0.35 and figures["n_names"] == 300
+    assert isinstance(figures["n_names"], int)
+    # the calibration figures issue 3 names: index vol, stock vol, dispersion, pairwise correlation
+    assert {"index_vol", "avg_stock_vol", "avg_dispersion", "avg_pairwise_corr", "top10_weight"} <= set(figures)
+    res = runner.invoke(app, ["market", "check", str(out), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == {"summary": [], "findings": []}
     res = runner.invoke(app, ["market", "check", str(out / "prices.parquet"), "--format", "json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["findings"] == []
 

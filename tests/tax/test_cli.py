@@ -134,3 +134,9 @@ def test_rates_command():
     assert r.exit_code != 0 and "2024" in messages(r)
     r = run("rates", "--year", "2024", "--filing-status", "single", "--state", "XX")
     assert r.exit_code != 0 and "--state" in messages(r)
+
+
+def test_out_of_range_amount_is_bad_input_not_a_crash():
+    r = run("schedule-d", "--filing-status", "single", "--short", "1e400")
+    assert r.exit_code == 2 and "--short" in messages(r) and "out of range" in messages(r)
+    assert r.stdout.strip() == "" or "{" not in r.stdout

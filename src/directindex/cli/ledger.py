@@ -10,6 +10,7 @@ import typer
 
 from directindex.cli._app import app
 from directindex.cli.common import Format, emit_rows, handle_errors
+from directindex.errors import InputError
 from directindex.ledger import LedgerConfig, LedgerResult, Method
 from directindex.ledger.report import (
     FORM_8949_COLUMNS,
@@ -44,6 +45,16 @@ def load_ledger(accounts: Path | None, transactions: Path | None, securities: Pa
     return book(txs, accts, secs, config, as_of).raise_errors()
 
 
+def _as_of_date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError.single("command line", None, "--as-of",
+                                f"cannot parse date '{text}' (expected YYYY-MM-DD)") from None
+
+
 @app.command("lots")
 @handle_errors
 def lots_command(
@@ -56,7 +67,7 @@ def lots_command(
     db: DbOpt = None,
 ) -> None:
     """Open lots, one row per lot (or lot part), with basis after wash-sale adjustments."""
-    day = date.fromisoformat(as_of) if as_of else None
+    day = _as_of_date(as_of)
     result = load_ledger(accounts, transactions, securities, method, day, db)
     emit_rows(lot_rows(result), LOT_COLUMNS + LOT_EXTRA, fmt, title="Open lots")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 
@@ -103,9 +104,14 @@ def stats(
     from directindex.market.synthetic import calibration_stats
 
     data = load_data_dir(directory)
-    figures = calibration_stats(data.prices, data.benchmark)
+    measured = calibration_stats(data.prices, data.benchmark)
+    # A count is an integer, and a figure the data cannot give (no full calendar year for the
+    # dispersion) is null: JSON has no NaN.
+    figures: dict[str, float | int | None] = {
+        k: None if math.isnan(v) else int(v) if k == "n_names" else v for k, v in measured.items()
+    }
     if fmt is Format.json:
         emit_json(figures)
         return
-    rows = [{"figure": k, "value": f"{v:.4g}"} for k, v in figures.items()]
+    rows = [{"figure": k, "value": "" if v is None else f"{v:.4g}"} for k, v in figures.items()]
     emit_rows(rows, ["figure", "value"], fmt, title="calibration")

@@ -21,6 +21,7 @@ from directindex.ledger.records import Term
 from directindex.tax import FilingStatus, RateTableError, ScheduleD, marginal_rates, schedule_d
 
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("1e15")  # sums of such amounts stay exact to the cent in Decimal's 28 digits
 _REALIZED_REQUIRED = ("gain_loss", "term")
 
 
@@ -35,6 +36,8 @@ def _amount(text: str, where: str, field: str, line: int | None = None) -> Decim
         raise InputError.single(where, line, field, f"not a number: {text!r}") from None
     if not value.is_finite():
         raise InputError.single(where, line, field, f"not a finite amount: {text!r}")
+    if abs(value) >= MAX_AMOUNT:
+        raise InputError.single(where, line, field, f"amount {text!r} is out of range (under {MAX_AMOUNT:,.0f})")
     return value
 
 

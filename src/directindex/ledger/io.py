@@ -47,10 +47,18 @@ def parse_date(text: str) -> date:
     return date.fromisoformat(text)
 
 
+# Far beyond any real quantity, price or basis. Past it a quantity times a price would no longer fit
+# exact, to the cent, in Decimal's 28 digits; such figures are typos (or a unit mix-up) in any case.
+MAX_MAGNITUDE = Decimal("1e12")
+
+
 def parse_decimal(text: str) -> Decimal:
+    """A finite number of sensible size; raises ``InvalidOperation`` (unparseable) or ``ValueError`` (too big)."""
     d = Decimal(text.replace(",", "")) if text else Decimal(0)
     if not d.is_finite():
         raise InvalidOperation(text)
+    if abs(d) >= MAX_MAGNITUDE:
+        raise ValueError(f"{text} is out of range (under {MAX_MAGNITUDE:,.0f})")
     return d
 
 
@@ -142,8 +150,11 @@ def parse_transaction_row(
             return None
         try:
             value = parse_decimal(text)
-        except (InvalidOperation, ValueError):
+        except InvalidOperation:
             bad(field, f"cannot parse number '{text}'")
+            return None
+        except ValueError as e:
+            bad(field, f"number {e}")
             return None
         if value < 0:
             bad(field, f"{field} is negative ({text})")

@@ -7,10 +7,12 @@ before or after the sale (a 61-day window). How this module reads the rule, with
   of any symbol in the sold symbol's identical group (GOOG/GOOGL, a policy group of S&P 500 funds).
   Purchases and dividend reinvestments count; a transfer of an existing lot is not an acquisition.
 * Order: replacement shares are matched in the order they were acquired, beginning with the first
-  (Pub 550, "More or less stock bought than sold"; Treas. Reg. 1.1091-1(c)). A partial replacement
+  (Pub 550, "More or less stock bought than sold"; Treas. Reg. 1.1091-1(c), (d)). A partial replacement
   washes only the matched shares (Treas. Reg. 1.1091-1(h), Example 2). A replacement share absorbs at
-  most one loss (Treas. Reg. 1.1091-1(e)): loss sales are processed in date order, earliest first.
-* Never a replacement: shares of the very lot sold; and shares no longer held when the loss sale
+  most one loss (Treas. Reg. 1.1091-1(e)): loss sales are processed in the order sold, earliest
+  first (Treas. Reg. 1.1091-1(b)).
+* Never a replacement: shares of the very lot sold (Rev. Rul. 56-602: the rest of a lot bought within
+  30 days does not wash the sale of part of it); and shares no longer held when the loss sale
   happens (sold or donated before it, or relieved by the same sale). Only shares still held after
   the sale, or bought after it, can carry the deferred loss forward; this keeps every disallowed loss
   attached to a lot that exists, and is how brokers report under Treas. Reg. 1.6045-1(d)(6)(iii).
