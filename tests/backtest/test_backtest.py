@@ -214,3 +214,23 @@ def date_(y: int, m: int, d: int):  # type: ignore[no-untyped-def]
     from datetime import date
 
     return date(y, m, d)
+
+
+@pytest.mark.slow
+def test_real_data_stock_distribution_booked_as_cash_is_not_paid_twice() -> None:
+    """GOOGL 2014-04-03 (data_quality_flags.csv: large_distribution): the close halves, the adjusted close
+    does not, and half the price is recorded as a dividend. The backtest takes it as the 2-for-1 split it
+    was and pays no cash on top, so a holder's value does not jump."""
+    from directindex.backtest import load_market_dir
+
+    if not (SHARED / "prices.parquet").exists():
+        pytest.fail(f"real data folder {SHARED} is absent (CI has ../shared beside the clone)")
+    market = load_market_dir(SHARED, start="2014-03-03", end="2014-04-30")
+    j = market.symbols.index("GOOGL")
+    t = market.day_index("2014-04-03")
+    assert market.split[t, j] == 2.0
+    assert market.dividend[t, j] == 0.0
+    # value of one old share the day before vs two new shares plus any cash on the day: a normal day's move
+    before = market.close[t - 1, j]
+    after = 2 * market.close[t, j] + market.dividend[t, j]
+    assert abs(after / before - 1) < 0.05

@@ -145,6 +145,13 @@ def build_market(
     if "adj_close" in p.columns:
         adj = p.pivot(index="date", columns="symbol", values="adj_close").reindex(index=days, columns=list(symbols))
         split = _implied_splits(close, adj.ffill().to_numpy(dtype=float), split)
+    # A stock distribution booked as a cash "dividend" on the day the shares split (GOOGL, 2014-04-03: the
+    # close halves, the adjusted close does not, and half the price is recorded as a dividend): the split
+    # already gives the holder the new shares, so paying the cash too would count the distribution twice.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prior = np.vstack([np.full((1, close.shape[1]), np.nan), close[:-1]])
+        large = (split != 1.0) & (dividend > 0.25 * prior)
+    dividend = np.where(large, 0.0, dividend)
     rf = total_returns(p).reindex(index=days, columns=list(symbols))
     rets = np.nan_to_num(rf.to_numpy(dtype=float), nan=0.0)
     if membership is None:

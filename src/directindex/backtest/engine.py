@@ -112,7 +112,8 @@ class OptimizerConstructor:
         self.universe = build_universe(list(market.symbols), market.securities.reindex(list(market.symbols)))
         # 1e-6 gaps: a backtest re-solves hundreds of times; weights are rounded to whole shares anyway
         self.optimizer = TrackingErrorOptimizer(risk_model, self.universe, Policy(te_budget=config.te_budget),
-                                                SolverConfig(tolerance=1e-6, diagnose=False))
+                                                SolverConfig(tolerance=1e-6, diagnose=False, over_budget="relax",
+                                                             min_segments=8))
         self.last_result: object | None = None
         self.alerts: list[str] = []
 
@@ -138,6 +139,7 @@ class OptimizerConstructor:
             min_trade=self.config.min_trade,
             transaction_cost=self.config.trading_cost,
             rates=TaxRates(self.config.tax.short_term_rate, self.config.tax.long_term_rate),
+            loss_credit=False,  # losses are the harvest pass's job, with its guard and replacements
         )
         bench = {syms[j]: float(ctx.benchmark[j]) for j in np.flatnonzero(ctx.benchmark > 0)}
         prices = {syms[j]: float(ctx.prices[j]) for j in np.flatnonzero(np.isfinite(ctx.prices))}

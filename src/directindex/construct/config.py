@@ -115,6 +115,10 @@ class Policy:
     rates: TaxRates = field(default_factory=TaxRates)
     tax_aversion: float = 1.0
     transaction_cost: float = 0.0005
+    # False: a rebalance pays for the gains it realizes but takes no credit for losses, which a separate
+    # harvest pass (with its wash-sale guard and replacements) books instead; the solver then has no
+    # reason to sell a loss lot and buy the name back (a wash sale) inside one rebalance
+    loss_credit: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.cash_target < 1.0:
@@ -130,6 +134,7 @@ class SolverConfig:
     """Which conic solver and how hard to push it; ``tolerance`` is passed as the solver's gap tolerances.
 
     ``diagnose``: an infeasible policy gets an elastic re-solve and the exclusions to drop.
+    ``over_budget``: what a rebalance does when its TE budget cannot be met (``min_te`` or ``relax``, see below).
     ``diagnose_budget``: a portfolio over its TE budget also gets the fewest exclusions whose drop would
     bring it within budget (one re-solve per rule per step, up to ``diagnose_budget_steps`` steps; off by
     default so fleet runs and backtests do not pay for it, on in the CLI).
@@ -141,3 +146,10 @@ class SolverConfig:
     diagnose: bool = True
     diagnose_budget: bool = False
     diagnose_budget_steps: int = 3
+    # Rebalancing, when the TE budget cannot be met: ``min_te`` rebalances to the minimum tracking error
+    # with the tax cost ignored; ``relax`` finds that minimum, then keeps the tax objective under a budget
+    # of ``relax_slack`` above it, so getting back near the benchmark does not realize every gain it can.
+    over_budget: str = "min_te"
+    # lot segments per name in a rebalance, at least (1, 2, 4 or 8; more lots are merged in sale order)
+    min_segments: int = 0
+    relax_slack: float = 0.10

@@ -57,6 +57,7 @@ from directindex.market.risk import FactorRiskModel, FloatArray
 
 DUST = 1e-6  # weights below this are solver noise, not positions
 ACTIVE_TOL = 1e-6
+ROUND_TRIP_TOL = 2e-5  # of account value: $20 per $1M bought and sold in one name
 SEGMENT_STEPS = (1, 2, 4, 8)
 
 
@@ -184,16 +185,41 @@ class TrackingErrorOptimizer:
         problem = self.problem_for(structure)
         solves = 0
 
+        working = policy  # the policy the solves see: the TE budget may be relaxed below
+
         def run(bd: _Bounds, tax_on: bool, te_on: bool) -> tuple[SolveOutcome, SolveInputs]:
             nonlocal solves
-            d = self._inputs(case, policy, bd, tax_on=tax_on, te_on=te_on)
+            d = self._inputs(case, working, bd, tax_on=tax_on, te_on=te_on)
             solves += 1
             out = problem.solve(d, self.solver.solver, self.solver.tolerance, self.solver.max_iter)
             return out, d
 
         tax_on, te_on, status = True, case.segments > 0, "optimal"
         out, d = run(bounds, tax_on, te_on)
-        if out.status != "optimal" and te_on:
+        if out.status != "optimal" and te_on and self.solver.over_budget == "relax":
+            # the least TE the rest of the policy allows, then the tax objective within a little of it
+            floor_out, floor_d = run(bounds, False, False)
+            if floor_out.status == "optimal":
+                te_floor = math.sqrt(max(floor_out.te_sq, 0.0))
+                working = replace(policy, te_budget=te_floor * (1 + self.solver.relax_slack) + 1e-6)
+                out, d = run(bounds, tax_on, te_on)
+                if out.status != "optimal":
+                    working, out, d, tax_on, te_on = policy, floor_out, floor_d, False, False
+                status = "fallback_relaxed_te" if tax_on else "fallback_min_te"
+                case.alerts.append(
+                    Alert(
+                        "tracking_error_over_budget",
+                        f"no portfolio that meets the rest of the policy is within the tracking-error budget "
+                        f"{policy.te_budget:.4%}; the minimum, {te_floor:.4%}, is the budget that would be needed"
+                        + (f"; rebalanced with the tax objective kept under {working.te_budget:.4%}" if tax_on
+                           else "; rebalanced to minimum tracking error (tax cost not traded against it)"),
+                        te_floor,
+                        policy.te_budget,
+                    )
+                )
+            else:
+                out, d = floor_out, floor_d
+        elif out.status != "optimal" and te_on:
             out2, d2 = run(bounds, tax_on, False)
             if out2.status == "optimal":
                 tax_on, te_on, status = False, False, "fallback_min_te"
@@ -215,7 +241,7 @@ class TrackingErrorOptimizer:
         if out.status != "optimal":
             return self._infeasible(case, policy, bounds, d, out, structure, solves, time.perf_counter() - t0)
 
-        out, d, bounds, refined_tax = self._refine(case, policy, bounds, out, d, run, tax_on, te_on)
+        out, d, bounds, refined_tax = self._refine(case, working, bounds, out, d, run, tax_on, te_on)
         if refined_tax != tax_on:
             tax_on, status = refined_tax, "fallback_min_te"
         result = self._finish(case, policy, bounds, out, d, status, tax_on, solves, time.perf_counter() - t0)
@@ -310,6 +336,7 @@ class TrackingErrorOptimizer:
                 )
             )
         most = max((len(v) for v in views.values()), default=1)
+        most = max(most, self.solver.min_segments)  # a fixed structure: one compile for a whole backtest
         segments = next((k for k in SEGMENT_STEPS if k >= most), SEGMENT_STEPS[-1])
         caps, tax, gain, groups = lot_segments(views, n, segments, value)
         return _Case(
@@ -377,7 +404,8 @@ class TrackingErrorOptimizer:
             tilt_lower=tlo,
             tilt_upper=thi,
             lot_caps=caps,
-            lot_tax=case.tax * (policy.tax_aversion if tax_on else 0.0),
+            lot_tax=(case.tax if policy.loss_credit else np.clip(case.tax, 0.0, None))
+            * (policy.tax_aversion if tax_on else 0.0),
             lot_gain=case.gain,
             transaction_cost=np.full(n, float(policy.transaction_cost)),
             max_turnover=OFF if policy.max_turnover is None else float(policy.max_turnover),
@@ -429,7 +457,9 @@ class TrackingErrorOptimizer:
             # a name both sold and bought is a wash-sale round trip (and books a loss the netted trades
             # never realize): keep the net direction, forbid the other
             sold = out.sell.sum(axis=1)
-            both = np.flatnonzero((out.buy > DUST) & (sold > DUST))
+            # an interior-point solution leaves both legs at a few 1e-6 where one is really zero: only
+            # a round trip bigger than that noise is worth a re-solve (the trades are netted either way)
+            both = np.flatnonzero(np.minimum(out.buy, sold) > ROUND_TRIP_TOL)
             if both.size:
                 bd = bounds.copy()
                 for i in both.tolist():
