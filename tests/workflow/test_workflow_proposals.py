@@ -19,12 +19,15 @@ from directindex.workflow.context import BookView
 from directindex.workflow.execution import order_file, paper_fill, release
 from directindex.workflow.imports import import_path
 from directindex.workflow.proposals import ProposalError, State
-from directindex.workflow.proposer import ProposalContext, ProposalDraft, Trade
+from directindex.workflow.proposer import LossHarvestProposer, ProposalContext, ProposalDraft, Trade
 from directindex.workflow.reconcile import reconcile
 from directindex.workflow.run import daily_run
 from tests.store.dbfixtures import PRICES, TX_COLUMNS, write_book, write_csv
 
 AS_OF = date(2025, 1, 15)
+# These cases test the workflow's mechanics with the small loss-threshold proposer (one sell per losing
+# lot, no replacements); test_workflow_engine.py runs the default harvest engine.
+SIMPLE = LossHarvestProposer()
 PX = {k: Decimal(v) for k, v in {**PRICES, "AAA": "45", "GOOG": "155"}.items()}  # only AAA lot t1 is down
 
 
@@ -41,7 +44,7 @@ def test_run_proposes_routes_and_rerun_adds_nothing(db_url: str, tmp_path: Path)
     setup_book(db_url, tmp_path)
     engine = open_book(db_url)
     seen: list[int] = []
-    report = daily_run(engine, AS_OF, PX, progress=lambda done, total, acct: seen.append(done))
+    report = daily_run(engine, AS_OF, PX, SIMPLE, progress=lambda done, total, acct: seen.append(done))
     assert report.proposals == ("P-20250115-TAX-1",)
     assert report.accounts == 3 and seen[-1] == 3
     with engine.connect() as conn:
@@ -54,7 +57,7 @@ def test_run_proposes_routes_and_rerun_adds_nothing(db_url: str, tmp_path: Path)
     assert [(t["from"], t["to"], t["by"]) for t in p.transitions] == [
         ("draft", "pending_approval", "policy"), ("pending_approval", "approved", "policy:auto")]
     assert '"new_harvestable_losses":["t1"]' in changes
-    again = daily_run(engine, AS_OF, PX)
+    again = daily_run(engine, AS_OF, PX, SIMPLE)
     assert again.processed == 0 and again.already_done == 3 and again.proposals == ()
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(ProposalRow)).scalar_one() == 1
@@ -66,7 +69,7 @@ def test_policy_routes_to_named_approver_with_reasons(db_url: str, tmp_path: Pat
                                         "[accounts.TAX-3.approval]\napprover = 'erin'\n")
     engine = open_book(db_url)
     px = {**PX, "BBB": Decimal("150"), "GOOG": Decimal("100")}
-    daily_run(engine, AS_OF, px)
+    daily_run(engine, AS_OF, px, SIMPLE)
     with engine.connect() as conn:
         p1 = proposals.get(conn, "P-20250115-TAX-1")
         p3 = proposals.get(conn, "P-20250115-TAX-3")
@@ -105,7 +108,7 @@ def test_route_rules_on_their_own() -> None:
 def test_spouse_ira_purchase_after_approval_stops_release(db_url: str, tmp_path: Path) -> None:
     setup_book(db_url, tmp_path)
     engine = open_book(db_url)
-    daily_run(engine, AS_OF, PX)
+    daily_run(engine, AS_OF, PX, SIMPLE)
     pid = "P-20250115-TAX-1"
     assert state(db_url, pid) is State.APPROVED
     # After approval, bob (alice's spouse, same household) buys AAA in his IRA.
@@ -123,7 +126,7 @@ def test_spouse_ira_purchase_after_approval_stops_release(db_url: str, tmp_path:
 def test_release_fill_import_executes_and_is_booked(db_url: str, tmp_path: Path) -> None:
     setup_book(db_url, tmp_path)
     engine = open_book(db_url)
-    daily_run(engine, AS_OF, PX)
+    daily_run(engine, AS_OF, PX, SIMPLE)
     pid = "P-20250115-TAX-1"
     result = release(engine, pid, "ops", date(2025, 1, 16), PX)
     assert result.state is State.RELEASED and [o["id"] for o in result.orders] == [f"{pid}-1"]
@@ -149,7 +152,7 @@ def test_release_fill_import_executes_and_is_booked(db_url: str, tmp_path: Path)
 def test_stale_proposal_expires(db_url: str, tmp_path: Path) -> None:
     setup_book(db_url, tmp_path)
     engine = open_book(db_url)
-    daily_run(engine, AS_OF, PX)
+    daily_run(engine, AS_OF, PX, SIMPLE)
     result = release(engine, "P-20250115-TAX-1", "ops", date(2025, 1, 30))
     assert result.state is State.EXPIRED and "proposed 15 days ago" in result.revalidation.expired[0]
     assert state(db_url, "P-20250115-TAX-1") is State.EXPIRED
@@ -158,7 +161,7 @@ def test_stale_proposal_expires(db_url: str, tmp_path: Path) -> None:
 def test_price_move_expires(db_url: str, tmp_path: Path) -> None:
     setup_book(db_url, tmp_path)
     engine = open_book(db_url)
-    daily_run(engine, AS_OF, PX)
+    daily_run(engine, AS_OF, PX, SIMPLE)
     result = release(engine, "P-20250115-TAX-1", "ops", date(2025, 1, 16), {"AAA": Decimal("52")})
     assert result.state is State.EXPIRED and "AAA moved from 45 to 52" in result.revalidation.expired[0]
 
@@ -178,20 +181,20 @@ def test_reconciliation_break_blocks_until_resolved(db_url: str, tmp_path: Path)
     got = {(b.account, b.symbol, b.lot, b.kind) for b in report.breaks}
     assert got == {("TAX-1", "BBB", "t2", "acquired"), ("TAX-1", "CCC", None, "quantity"),
                    ("TAX-3", "CCC", None, "missing"), ("TAX-3", "ZZZ", None, "extra")}
-    run = daily_run(engine, AS_OF, PX)
+    run = daily_run(engine, AS_OF, PX, SIMPLE)
     assert set(run.blocked_by_breaks) == {"TAX-1", "TAX-3"} and run.proposals == ()
     clean = write_csv(tmp_path / "clean.csv", ("account", "symbol", "quantity"), [
         ("TAX-1", "AAA", "100"), ("TAX-1", "BBB", "10"), ("TAX-1", "CCC", "1000"), ("TAX-3", "GOOG", "20"),
         ("TAX-3", "CCC", "1000"), ("IRA-2", "BBB", "5")])
     second = reconcile(engine, clean, AS_OF)
     assert second.breaks == () and second.resolved == 4
-    assert daily_run(engine, date(2025, 1, 16), PX).proposals == ("P-20250116-TAX-1",)
+    assert daily_run(engine, date(2025, 1, 16), PX, SIMPLE).proposals == ("P-20250116-TAX-1",)
 
 
 def test_audit_verify_names_edited_and_deleted_records(db_url: str, tmp_path: Path) -> None:
     setup_book(db_url, tmp_path)
     engine = open_book(db_url)
-    daily_run(engine, AS_OF, PX)
+    daily_run(engine, AS_OF, PX, SIMPLE)
     with engine.connect() as conn:
         assert audit.verify(conn) == []
         n = len(audit.records(conn))
@@ -217,7 +220,7 @@ def test_concurrent_run_is_refused_and_stale_lock_taken_over(db_url: str, tmp_pa
     engine = open_book(db_url)
     lock.acquire(engine, "run", "another run")
     with pytest.raises(lock.BookLocked, match=r"held by another run \(pid \d+"):
-        daily_run(engine, AS_OF, PX)
+        daily_run(engine, AS_OF, PX, SIMPLE)
     lock.release(engine, "run")
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -225,6 +228,6 @@ def test_concurrent_run_is_refused_and_stale_lock_taken_over(db_url: str, tmp_pa
         conn.execute(text("INSERT INTO locks (name, owner, pid, host, acquired_at) VALUES "
                           "('run', 'crashed run', :pid, :host, '2025-01-15T00:00:00+00:00')"),
                      {"pid": dead.pid, "host": __import__("socket").gethostname()})
-    assert daily_run(engine, AS_OF, PX).processed == 3
+    assert daily_run(engine, AS_OF, PX, SIMPLE).processed == 3
     with engine.connect() as conn:
         assert [r.payload["stale_owner"] for r in audit.records(conn, kinds=("lock_takeover",))] == ["crashed run"]

@@ -22,6 +22,7 @@ from directindex.ledger import Method
 from directindex.store import StoreError, engine_for, migrate, open_book, resolve_url
 from directindex.workflow import audit, execution, imports, proposals, reconcile
 from directindex.workflow.context import BookView
+from directindex.workflow.harvest_engine import HarvestEngineProposer
 from directindex.workflow.lock import BookLocked
 from directindex.workflow.prices import load_prices
 from directindex.workflow.run import daily_run
@@ -86,7 +87,7 @@ def import_cmd(
                "accounts_added": report.accounts_added, "securities_added": report.securities_added,
                "transactions_added": report.transactions_added,
                "transactions_unchanged": report.transactions_unchanged, "policy_updated": report.policy_updated,
-               "executed": list(report.executed)}
+               "pending_updated": report.pending_updated, "executed": list(report.executed)}
     if fmt is Format.json:
         emit_json(payload)
     elif not report.changed:
@@ -94,8 +95,9 @@ def import_cmd(
     else:
         stdout.print(f"{path}: import {report.import_id}: {report.accounts_added} account(s), "
                      f"{report.securities_added} securit(ies), {report.transactions_added} transaction(s) added, "
-                     f"{report.transactions_unchanged} unchanged" + (", policy updated" if report.policy_updated
-                                                                       else ""))
+                     f"{report.transactions_unchanged} unchanged"
+                     + (", policy updated" if report.policy_updated else "")
+                     + (", pending orders replaced" if report.pending_updated else ""))
         for pid in report.executed:
             stdout.print(f"proposal {pid} executed")
 
@@ -120,6 +122,19 @@ def reconcile_cmd(
         raise typer.Exit(1)
 
 
+def _history(prices: Path | None) -> Any:
+    """The prices file as a history frame when it has dates (for the harvest engine's risk model)."""
+    if prices is None:
+        return None
+    with prices.open(encoding="utf-8-sig") as f:
+        header = [h.strip().lower() for h in f.readline().split(",")]
+    if "date" not in header:
+        return None
+    from directindex.market.io import load_prices as load_history
+
+    return load_history(prices)
+
+
 @app.command("run")
 @handle_errors
 @_store_errors
@@ -133,6 +148,7 @@ def run_cmd(
     day = _day(as_of)
     px = load_prices(prices, day) if prices else {}
     engine = open_book(db)
+    proposer = HarvestEngineProposer(prices_history=_history(prices))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=stderr, transient=False, disable=fmt is not Format.table) as bar:
         task = bar.add_task(f"run {day}", total=None)
@@ -140,7 +156,7 @@ def run_cmd(
         def tick(done: int, total: int, account: str) -> None:
             bar.update(task, completed=done, total=total, description=f"run {day} {account}")
 
-        report = daily_run(engine, day, px, prices_label=str(prices or ""), progress=tick)
+        report = daily_run(engine, day, px, proposer, prices_label=str(prices or ""), progress=tick)
     if fmt is Format.json:
         emit_json(report.as_dict())
         return
@@ -257,9 +273,9 @@ def proposals_fill(
 @audit_app.command("verify")
 @_store_errors
 def audit_verify(db: DbOpt = None) -> None:
-    """Check the hash chain; names every edited or deleted record."""
+    """Check the hash chain and the book's rows against it; names every edited or deleted record."""
     with open_book(db).connect() as conn:
-        problems = audit.verify(conn)
+        problems = audit.verify(conn) + audit.verify_tables(conn)
         count = len(audit.records(conn, kinds=()))
     if problems:
         for p in problems:

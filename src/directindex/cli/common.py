@@ -129,7 +129,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn bad input into a message naming file, line and field, and a non-zero exit."""
+    """Turn bad input into a message naming file, line and field (or the book's problem), and exit 2."""
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -141,5 +141,13 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             if len(e.issues) > 50:
                 stderr.print(f"... and {len(e.issues) - 50} more")
             raise typer.Exit(2) from None
+        except Exception as e:
+            # A read command given --db on a missing or outdated book: say what to do, no traceback. The
+            # store is imported only by commands that use it, so look it up rather than import it here.
+            store = sys.modules.get("directindex.store.db")
+            if store is not None and isinstance(e, store.StoreError):
+                stderr.print(f"[bold red]error:[/] {e}")
+                raise typer.Exit(2) from None
+            raise
 
     return wrapper

@@ -98,6 +98,25 @@ class PolicyRow(Base):
     import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"))
 
 
+class PendingOrderRow(Base):
+    """An order of the newest imported ``pending.csv``: placed or proposed, not yet in the book.
+
+    The file is a snapshot, so a book import whose ``pending.csv`` differs replaces the whole set; an
+    order whose id later arrives as a transaction is booked and no longer pending.
+    """
+
+    __tablename__ = "pending_orders"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(140))
+    account: Mapped[str] = mapped_column(String(100))
+    symbol: Mapped[str] = mapped_column(String(40))
+    side: Mapped[str] = mapped_column(String(10))
+    quantity: Mapped[Decimal] = mapped_column(Exact())
+    date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    source_file: Mapped[str] = mapped_column(Text)
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"))
+
+
 class RunRow(Base):
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select
 
 from directindex.ledger.records import Account, AccountType, Action, Security, Source, Transaction
 from directindex.store.db import open_book
-from directindex.store.models import AccountRow, PolicyRow, SecurityRow, TransactionRow
+from directindex.store.models import AccountRow, PendingOrderRow, PolicyRow, SecurityRow, TransactionRow
 
 Book = tuple[dict[str, Account], dict[str, Security], list[Transaction], dict[str, Any] | None]
 
@@ -218,6 +218,39 @@ def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
         yield items[i : i + size]
 
 
+def import_digests(conn: Connection) -> dict[int, dict[str, str]]:
+    """Per import, a digest of the accounts, securities and transactions it wrote, as stored now.
+
+    The import's audit record keeps the same digests from the moment it was committed, so comparing the
+    two finds a stored row that was edited, deleted or added behind the book's back.
+    """
+    rows: dict[int, dict[str, list[Any]]] = {}
+
+    def bucket(import_id: int, table: str) -> list[Any]:
+        return rows.setdefault(import_id, {"accounts": [], "securities": [], "transactions": []})[table]
+
+    r: Any
+    for r in conn.execute(select(AccountRow.import_id, AccountRow.account, AccountRow.household, AccountRow.owner,
+                                 AccountRow.type).order_by(AccountRow.account)):
+        bucket(r[0], "accounts").append(list(r[1:]))
+    for r in conn.execute(select(SecurityRow.import_id, SecurityRow.symbol, SecurityRow.name, SecurityRow.sector,
+                                 SecurityRow.industry, SecurityRow.identical_group).order_by(SecurityRow.symbol)):
+        bucket(r[0], "securities").append(list(r[1:]))
+    for r in conn.execute(select(TransactionRow.import_id, *_TX_COLUMNS).order_by(TransactionRow.seq)):
+        bucket(r[0], "transactions").append(list(transaction_fingerprint(_row_to_transaction(r[1:]))))
+    return {i: {k: sha256_text(canonical_json(v)) for k, v in tables.items()} for i, tables in rows.items()}
+
+
+def content_digests(accounts: Iterable[Account], securities: Iterable[Security],
+                    transactions: Iterable[Transaction]) -> dict[str, str]:
+    """The digests :func:`import_digests` computes, for records about to be written by one import."""
+    return {
+        "accounts": sha256_text(canonical_json(sorted(list(account_fingerprint(a)) for a in accounts))),
+        "securities": sha256_text(canonical_json(sorted(list(security_fingerprint(s)) for s in securities))),
+        "transactions": sha256_text(canonical_json([list(transaction_fingerprint(t)) for t in transactions])),
+    }
+
+
 # --- policy --------------------------------------------------------------------------------------
 
 
@@ -231,15 +264,47 @@ def fetch_policy(conn: Connection) -> dict[str, Any] | None:
     return None if text is None else tomllib.loads(text)
 
 
+# --- pending orders ------------------------------------------------------------------------------
+
+
+def pending_fingerprint(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """A pending-order set's content, independent of number spelling and row order."""
+    return sorted((str(r["id"]), r["account"], r["symbol"], r["side"], _plain(Decimal(str(r["quantity"]))),
+                   r["date"].isoformat() if r.get("date") else "") for r in rows)
+
+
+def fetch_pending_rows(conn: Connection, *, include_booked: bool = False) -> list[dict[str, Any]]:
+    """The stored pending orders, in the shape of ``policy.toml``'s ``[[pending]]`` tables.
+
+    An order whose id has since been imported as a transaction is booked, so it is left out unless
+    ``include_booked``.
+    """
+    q = select(PendingOrderRow.order_id, PendingOrderRow.account, PendingOrderRow.symbol, PendingOrderRow.side,
+               PendingOrderRow.quantity, PendingOrderRow.date).order_by(PendingOrderRow.seq)
+    rows: list[dict[str, Any]] = [
+        {"id": r[0], "account": r[1], "symbol": r[2], "side": r[3], "quantity": format(r[4], "f"),
+         **({"date": r[5]} if r[5] is not None else {})} for r in conn.execute(q)]
+    if include_booked or not rows:
+        return rows
+    booked = set(fetch_transactions_by_id(conn, [str(r["id"]) for r in rows]))
+    return [r for r in rows if r["id"] not in booked]
+
+
 def read_book(conn: Connection) -> Book:
-    return fetch_accounts(conn), fetch_securities(conn), fetch_transactions(conn), fetch_policy(conn)
+    policy = fetch_policy(conn)
+    pending = fetch_pending_rows(conn)
+    if pending:
+        policy = dict(policy or {})
+        policy["pending"] = [*(policy.get("pending") or []), *pending]
+    return fetch_accounts(conn), fetch_securities(conn), fetch_transactions(conn), policy
 
 
 def load_book(url: str | None = None) -> Book:
     """The stored book as records: ``(accounts, securities, transactions, policy)``.
 
     ``transactions`` are in booking order and carry their original ``Source``; ``policy`` is the newest
-    imported ``policy.toml`` parsed as a dict, or ``None`` when none was imported.
+    imported ``policy.toml`` parsed as a dict (``None`` when none was imported), with the still-pending
+    orders of the newest ``pending.csv`` appended to its ``pending`` array, as the harvest policy reads them.
     """
     engine = open_book(url)
     with engine.connect() as conn:

@@ -87,9 +87,13 @@ def route(draft: ProposalDraft, ctx: ProposalContext, policy: ApprovalPolicy) ->
     notional = sum((t.notional for t in draft.trades), ZERO)
     if notional > policy.max_auto_notional:
         reasons.append(f"trades {notional:.2f}, above the auto-approval limit of {policy.max_auto_notional:.2f}")
+    # The fraction of the account traded is one-sided turnover: a harvest sold and replaced trades the
+    # amount once, not twice.
+    one_sided = max(sum((t.notional for t in draft.trades if t.side == "sell"), ZERO),
+                    sum((t.notional for t in draft.trades if t.side != "sell"), ZERO))
     value = Decimal(str(draft.summary.get("account_value", 0) or 0))
-    if value > 0 and notional / value > policy.max_trade_fraction:
-        reasons.append(f"trades {notional / value:.1%} of the account, above {policy.max_trade_fraction:.1%}")
+    if value > 0 and one_sided / value > policy.max_trade_fraction:
+        reasons.append(f"trades {one_sided / value:.1%} of the account, above {policy.max_trade_fraction:.1%}")
     te_after = draft.summary.get("tracking_error_after")
     if policy.tracking_error_budget is not None and te_after is not None and \
             Decimal(str(te_after)) > policy.tracking_error_budget:
@@ -106,6 +110,9 @@ def route(draft: ProposalDraft, ctx: ProposalContext, policy: ApprovalPolicy) ->
         for group, bought in index_acquisitions(ctx.household_transactions, advantaged, ctx.securities,
                                                 window).items():
             touching.setdefault(group, set()).update(b.account for b in bought)
+        for o in ctx.pending:
+            if o.get("side") == "buy" and o.get("account") in advantaged_ids:
+                touching.setdefault(ctx.group(str(o.get("symbol"))), set()).add(str(o["account"]))
         for t in draft.trades:
             if t.side != "sell":
                 continue
@@ -113,7 +120,8 @@ def route(draft: ProposalDraft, ctx: ProposalContext, policy: ApprovalPolicy) ->
             if where_set:
                 where = ", ".join(sorted(where_set))
                 reasons.append(f"sells {t.symbol} while tax-advantaged account(s) {where} of household "
-                               f"{ctx.account.household} hold or bought it within the wash window")
+                               f"{ctx.account.household} hold, bought or have a pending order for it within the "
+                               "wash window")
     if reasons:
         return Routing(False, policy.approver, tuple(reasons))
     return Routing(True, None, ())

@@ -3,8 +3,10 @@
 Each record's hash is ``sha256(canonical JSON of {seq, at, kind, subject, payload} + previous hash)``;
 the newest sequence number and hash are also kept in ``audit_head``. Editing any record breaks its own
 hash, deleting one breaks the next record's link (or, for the newest, the head), so :func:`verify`
-names the first record that no longer fits. Appends happen inside the caller's write transaction, so
-a record exists exactly when the change it describes was committed.
+names the first record that no longer fits, and :func:`verify_tables` checks the book's rows against
+the records that describe them (an edited transaction, transition or order row). Appends happen
+inside the caller's write transaction, so a record exists exactly when the change it describes was
+committed.
 """
 
 from __future__ import annotations
@@ -100,3 +102,93 @@ def records(conn: Connection, subject: str | None = None, kinds: tuple[str, ...]
         AuditRecord(r.seq, r.at, r.kind, r.subject, json.loads(r.payload), r.prev_hash, r.hash)
         for r in conn.execute(q)
     ]
+
+
+def _jsonish(value: Any) -> Any:
+    """A value as the audit trail keeps it (canonical JSON parsed back), for comparing with a row."""
+    return json.loads(canonical_json(value))
+
+
+def verify_tables(conn: Connection) -> list[str]:
+    """The book's own rows checked against the chain: each import's content, proposals, transitions, orders.
+
+    The chain alone proves the audit records were not edited; this proves the rows they describe were
+    not either. A transaction, account or security row edited, deleted or slipped in is found through
+    its import's content digests; a proposal's trades, policy or routing through its ``proposal`` record;
+    a transition (who, why) or a proposal's state through the ``transition`` records; an order through
+    the ``release`` record. Imports recorded before content digests existed are not compared.
+    """
+    from directindex.store.models import ImportRow, OrderRow, ProposalRow, TransitionRow
+    from directindex.store.repo import import_digests
+
+    problems: list[str] = []
+    recs = records(conn)
+    stored = import_digests(conn)
+    audited_imports: set[int] = set()
+    for r in recs:
+        if r.kind != "import":
+            continue
+        iid = int(r.subject.split(":", 1)[1])
+        audited_imports.add(iid)
+        want = r.payload.get("content_sha256")
+        if not want:
+            continue
+        have = stored.get(iid, {})
+        for table, digest in sorted(want.items()):
+            if have.get(table, sha256_text(canonical_json([]))) != digest:
+                problems.append(f"{table} rows of import {iid} do not match audit record {r.seq} (a row was edited, "
+                                "deleted or added)")
+    for iid in sorted(set(stored) - audited_imports):
+        problems.append(f"rows claim import {iid}, which has no audit record")
+    for (iid,) in conn.execute(select(ImportRow.id).order_by(ImportRow.id)):
+        if iid not in audited_imports:
+            problems.append(f"import {iid} has no audit record")
+
+    by_subject: dict[str, list[AuditRecord]] = {}
+    for r in recs:
+        by_subject.setdefault(r.subject, []).append(r)
+    fields = ("trades", "blocked", "restricted", "summary", "policy", "routing")
+    seen: set[str] = set()
+    for row in conn.execute(select(ProposalRow)):
+        pid = row.id
+        seen.add(pid)
+        story = by_subject.get(pid, [])
+        created = [r for r in story if r.kind == "proposal"]
+        if not created:
+            problems.append(f"proposal {pid} has no audit record (inserted behind the book's back)")
+            continue
+        p = created[0].payload
+        for f in fields:
+            if json.loads(getattr(row, f)) != p.get(f):
+                problems.append(f"proposal {pid}: its {f} differ from audit record {created[0].seq} (edited)")
+        if row.account != p.get("account") or row.as_of.isoformat() != p.get("as_of"):
+            problems.append(f"proposal {pid}: account or date differ from audit record {created[0].seq} (edited)")
+        audited = [(r.payload["from"], r.payload["to"], r.payload["by"], r.payload["why"]) for r in story
+                   if r.kind == "transition"]
+        rows = [(t.from_state, t.to_state, t.by, t.why) for t in conn.execute(
+            select(TransitionRow).where(TransitionRow.proposal_id == pid).order_by(TransitionRow.id))]
+        if rows != audited:
+            problems.append(f"proposal {pid}: its transitions ({len(rows)}) do not match the audit trail's "
+                            f"({len(audited)}): a transition row was edited or deleted")
+        expected_state = audited[-1][1] if audited else "draft"
+        if row.state != expected_state:
+            problems.append(f"proposal {pid} is {row.state} but the audit trail says {expected_state} (edited)")
+        released = {str(o["id"]): o for r in story if r.kind == "release" for o in r.payload.get("orders", [])}
+        filled = {str(f["order"]) for r in story if r.kind == "fill" for f in r.payload.get("fills", [])}
+        orders = {o.id: o for o in conn.execute(select(OrderRow).where(OrderRow.proposal_id == pid))}
+        for oid in sorted(set(released) | set(orders)):
+            o, a = orders.get(oid), released.get(oid)
+            if o is None or a is None:
+                where = "missing from the orders table" if o is None else "not in the audit trail"
+                problems.append(f"order {oid} of proposal {pid} is {where}")
+                continue
+            if _jsonish([o.account, o.side, o.symbol, o.quantity, o.lot or None]) != [
+                    a["account"], a["side"], a["symbol"], a["quantity"], a.get("lot") or None]:
+                problems.append(f"order {oid} of proposal {pid} differs from its release record (edited)")
+            if (o.status == "filled") != (oid in filled):
+                problems.append(f"order {oid} of proposal {pid} is {o.status} but the audit trail "
+                                f"{'has' if oid in filled else 'has no'} fill for it (edited)")
+    for subject, story in sorted(by_subject.items()):
+        if subject not in seen and any(r.kind == "proposal" for r in story):
+            problems.append(f"proposal {subject} is in the audit trail but its row was deleted")
+    return problems

@@ -1,4 +1,8 @@
-"""One derived view of the stored book as of a date, indexed by account and household."""
+"""One derived view of the stored book as of a date, indexed by account and household.
+
+Pending orders (the newest ``pending.csv``, less those since booked) come with the policy, as the
+harvest engine reads them, and are also indexed by household for the workflow's own checks.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ class BookView:
     households: dict[str, tuple[Account, ...]]
     tx_by_household: dict[str, tuple[Transaction, ...]]
     reliefs_by_household: dict[str, tuple[Relief, ...]]
+    pending_by_household: dict[str, tuple[dict[str, Any], ...]]
 
     @classmethod
     def build(cls, conn: Connection, as_of: date) -> BookView:
@@ -50,9 +55,14 @@ class BookView:
         reliefs: dict[str, list[Relief]] = defaultdict(list)
         for r in ledger.reliefs:
             reliefs[hh_of.get(r.account, "")].append(r)
+        pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for o in (policy or {}).get("pending") or []:
+            if o.get("account") in hh_of:
+                pending[hh_of[o["account"]]].append(dict(o))
         return cls(as_of, accounts, securities, known, policy or {}, ledger,
                    {k: tuple(v) for k, v in lots.items()}, {k: tuple(v) for k, v in households.items()},
-                   {k: tuple(v) for k, v in txs.items()}, {k: tuple(v) for k, v in reliefs.items()})
+                   {k: tuple(v) for k, v in txs.items()}, {k: tuple(v) for k, v in reliefs.items()},
+                   {k: tuple(v) for k, v in pending.items()})
 
     def context(self, account: str, prices: Mapping[str, Decimal]) -> ProposalContext:
         a = self.accounts[account]
@@ -62,4 +72,5 @@ class BookView:
             household_lots=tuple(lot for h in hh for lot in self.lots_by_account.get(h.account, ())),
             household_transactions=self.tx_by_household.get(a.household, ()),
             household_reliefs=self.reliefs_by_household.get(a.household, ()),
-            securities=self.securities, prices=prices, policy=self.policy)
+            securities=self.securities, prices=prices, policy=self.policy,
+            pending=self.pending_by_household.get(a.household, ()))

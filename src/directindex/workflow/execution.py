@@ -1,10 +1,12 @@
 """Release and execution: re-validate an approved proposal, turn it into orders, fill them, book the fills.
 
 Before release the proposal is checked again against the current book (an approval is given for a
-book that may have moved since): every lot to sell must still be open with enough shares, and no
-substantially identical stock may have been acquired anywhere in the household inside the wash window
-of a loss sale, for instance a new purchase in a spouse's IRA. A failed check stops the release
-(recorded in the audit trail); a proposal that is too old, or whose prices moved too far, is expired.
+book that may have moved since): every lot to sell must still be open with enough shares; no
+acquisition of substantially identical stock anywhere in the household inside the wash window of a
+loss sale may have reached the book since the proposal (dated or imported after it), for instance a
+new purchase in a spouse's IRA; no pending buy order may wash it; and no replacement buy may land in a
+group the household has sold at a loss within the window. A failed check stops the release (recorded
+in the audit trail); a proposal that is too old, or whose prices moved too far, is expired.
 
 Orders go out as a CSV order file (for a custodian) or to the paper broker, which fills them at a
 prices file and writes the fills as a ``transactions.csv``; fills come back through ``import``, whose
@@ -25,7 +27,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from directindex.ledger.records import Transaction
 from directindex.store.db import write_tx
-from directindex.store.models import OrderRow, ProposalRow
+from directindex.store.models import ImportRow, OrderRow, ProposalRow, TransactionRow
 from directindex.workflow import audit
 from directindex.workflow.approval import policy_for
 from directindex.workflow.context import BookView
@@ -35,6 +37,16 @@ from directindex.workflow.proposals import ProposalError, State, get, state_of, 
 ZERO = Decimal(0)
 ORDER_COLUMNS = ("order_id", "proposal", "account", "side", "symbol", "quantity", "lot")
 FILL_COLUMNS = ("id", "date", "account", "action", "symbol", "quantity", "price", "fees", "lot")
+
+
+def imported_at(conn: Connection, ids: list[str]) -> dict[str, str]:
+    """When each transaction reached the book (its import's time)."""
+    out: dict[str, str] = {}
+    for i in range(0, len(ids), 500):
+        q = (select(TransactionRow.id, ImportRow.at).join(ImportRow, ImportRow.id == TransactionRow.import_id)
+             .where(TransactionRow.id.in_(ids[i : i + 500])))
+        out.update({str(r[0]): str(r[1]) for r in conn.execute(q)})
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +74,24 @@ def revalidate(conn: Connection, pid: str, on: date, prices: Mapping[str, Decima
     lots = {lot.lot: lot for lot in view.lots_by_account.get(p.account, ())}
     hh_accounts = view.households.get(p.household, ())
     hh_tx = view.tx_by_household.get(p.household, ())
+    hh_reliefs = view.reliefs_by_household.get(p.household, ())
+    seen_at = imported_at(conn, [t.id for t in view.tx_by_household.get(p.household, ())
+                                 if t.action.acquires and p.as_of - timedelta(days=policy.wash_window_days) <= t.date])
     for t in p.trades:
+        if t["side"] == "buy":
+            sec = view.securities.get(t["symbol"])
+            group = sec.group if sec else t["symbol"]
+            since = on - timedelta(days=policy.wash_window_days)
+            washed = [r for r in hh_reliefs if not r.donated and r.gain_loss < 0 and since <= r.date_sold <= on
+                      and (view.securities[r.symbol].group if r.symbol in view.securities else r.symbol) == group]
+            checks.append({"symbol": t["symbol"], "quantity": Decimal(str(t["quantity"])), "side": "buy",
+                           "restricted_window": {"from": since, "to": on, "group": group,
+                                                 "loss_sales_found": [r.transaction for r in washed]}})
+            for r in washed:
+                problems.append(f"buying {t['symbol']} would wash the loss of {-r.gain_loss} realized on "
+                                f"{r.date_sold} in account {r.account} (sale {r.transaction}) inside the wash "
+                                "window")
+            continue
         if t["side"] != "sell":
             continue
         qty = Decimal(str(t["quantity"]))
@@ -79,6 +108,9 @@ def revalidate(conn: Connection, pid: str, on: date, prices: Mapping[str, Decima
             window = (p.as_of - timedelta(days=policy.wash_window_days), on)
             hits = acquisitions_in_window(hh_tx, hh_accounts, view.securities, group, window,
                                           exclude=(p.account, lot_roots(t.get("lot") or "")))
+            # What the proposer already weighed (in the book when it proposed, dated by then) is its
+            # decision; what arrived since is what an approval never saw.
+            hits = [h for h in hits if h.date > p.as_of or seen_at.get(h.id, "") > p.created_at]
             check["wash_window"] = {"from": window[0], "to": window[1], "group": group,
                                     "accounts_checked": [a.account for a in hh_accounts],
                                     "acquisitions_found": [h.id for h in hits]}
@@ -87,6 +119,13 @@ def revalidate(conn: Connection, pid: str, on: date, prices: Mapping[str, Decima
                 problems.append(f"{h.action.value} of {h.quantity} {h.symbol} in account {h.account} ({typ}) "
                                 f"on {h.date} (transaction {h.id}) falls in the wash window of the loss sale of "
                                 f"lot {t.get('lot')}: releasing would wash the loss")
+            waiting = [o for o in view.pending_by_household.get(p.household, ()) if o.get("side") == "buy"
+                       and (view.securities[o["symbol"]].group if o["symbol"] in view.securities
+                            else o["symbol"]) == group]
+            check["wash_window"]["pending_buys"] = [o.get("id") for o in waiting]
+            for o in waiting:
+                problems.append(f"pending buy order {o.get('id')} of {o.get('quantity')} {o.get('symbol')} in "
+                                f"account {o.get('account')} would wash the loss sale of lot {t.get('lot')}")
         if prices is not None and t["symbol"] in prices and t.get("price") is not None:
             then, now = Decimal(str(t["price"])), prices[t["symbol"]]
             check["price"] = {"proposed": then, "now": now}

@@ -16,25 +16,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert
 
 from directindex.errors import InputError, InputIssue
+from directindex.harvest.policy import load_pending_csv
 from directindex.ledger import Method
 from directindex.ledger.io import load_accounts, load_securities, load_transactions
 from directindex.ledger.records import Account, Security, Source, Transaction
 from directindex.store.db import write_tx
-from directindex.store.models import AccountRow, ImportRow, PolicyRow, SecurityRow, TransactionRow
+from directindex.store.models import (
+    AccountRow,
+    ImportRow,
+    PendingOrderRow,
+    PolicyRow,
+    SecurityRow,
+    TransactionRow,
+)
 from directindex.store.repo import (
     account_fingerprint,
     account_values,
+    content_digests,
     fetch_account_sources,
     fetch_accounts,
+    fetch_pending_rows,
     fetch_policy_text,
     fetch_securities,
     fetch_security_sources,
     fetch_transactions,
     fetch_transactions_by_id,
     now_iso,
+    pending_fingerprint,
     security_fingerprint,
     security_values,
     sha256_text,
@@ -58,6 +69,7 @@ class ImportReport:
     transactions_unchanged: int
     policy_updated: bool
     executed: tuple[str, ...] = ()
+    pending_updated: bool = False
 
     @property
     def changed(self) -> bool:
@@ -86,7 +98,12 @@ _TX_FIELDS = ("id", "date", "account", "action", "symbol", "quantity", "price", 
 
 
 def import_path(engine: Engine, path: Path | str, method: Method = Method.FIFO) -> ImportReport:
-    """Import a book directory (accounts, transactions, optional securities and policy) or a transactions CSV."""
+    """Import a book directory or a transactions CSV (new trades, broker fills).
+
+    A book directory holds ``accounts.csv`` and ``transactions.csv``, and optionally ``securities.csv``,
+    ``policy.toml`` and ``pending.csv`` (the harvest engine's book format). ``pending.csv`` is a snapshot
+    of the orders pending now: when it differs from the stored set it replaces it.
+    """
     path = Path(path)
     if path.is_dir():
         kind = "book"
@@ -94,13 +111,14 @@ def import_path(engine: Engine, path: Path | str, method: Method = Method.FIFO) 
         securities_file: Path | None = path / "securities.csv"
         transactions_file: Path | None = path / "transactions.csv"
         policy_file: Path | None = path / "policy.toml"
+        pending_file: Path | None = path / "pending.csv"
         if not (accounts_file and accounts_file.exists()):
             raise InputError.single(str(accounts_file), None, None, "a book directory needs accounts.csv")
         if not (transactions_file and transactions_file.exists()):
             raise InputError.single(str(transactions_file), None, None, "a book directory needs transactions.csv")
     elif path.exists():
         kind = "transactions"
-        accounts_file = securities_file = policy_file = None
+        accounts_file = securities_file = policy_file = pending_file = None
         transactions_file = path
     else:
         raise InputError.single(str(path), None, None, "no such file or directory")
@@ -114,8 +132,9 @@ def import_path(engine: Engine, path: Path | str, method: Method = Method.FIFO) 
             tomllib.loads(policy_text)
         except tomllib.TOMLDecodeError as e:
             raise InputError.single(str(policy_file), getattr(e, "lineno", None), None, f"invalid TOML: {e}") from e
+    new_pending = load_pending_csv(pending_file) if pending_file is not None and pending_file.exists() else None
     digest = sha256_text(b"".join(p.read_bytes() for p in (accounts_file, securities_file, transactions_file,
-                                                            policy_file) if p is not None and p.exists()))
+                                                            policy_file, pending_file) if p is not None and p.exists()))
 
     with write_tx(engine) as conn:
         issues: list[InputIssue] = []
@@ -170,10 +189,20 @@ def import_path(engine: Engine, path: Path | str, method: Method = Method.FIFO) 
                 issues.append(InputIssue(new_src.file, new_src.line, "id",
                                          f"transaction '{t.id}' differs from the stored one imported from "
                                          f"{src.file}, line {src.line} ({'; '.join(diff)})"))
+        pending_rows: list[dict[str, Any]] = []
+        if new_pending is not None:
+            assert pending_file is not None
+            for n, o in enumerate(new_pending, start=2):
+                if o.account not in all_accounts:
+                    issues.append(InputIssue(str(pending_file), n, "account", f"unknown account '{o.account}'"))
+                pending_rows.append({"id": o.id, "account": o.account, "symbol": o.symbol, "side": o.side,
+                                     "quantity": o.quantity, "date": o.date})
         if issues:
             raise InputError(issues)
         policy_changed = policy_text is not None and fetch_policy_text(conn) != policy_text
-        if not (added_accounts or added_securities or added or policy_changed):
+        pending_changed = new_pending is not None and pending_fingerprint(pending_rows) != pending_fingerprint(
+            fetch_pending_rows(conn, include_booked=True))
+        if not (added_accounts or added_securities or added or policy_changed or pending_changed):
             return ImportReport(str(path), kind, None, 0, 0, 0, unchanged, False)
 
         # The whole history must book cleanly before any of it is written.
@@ -200,13 +229,22 @@ def import_path(engine: Engine, path: Path | str, method: Method = Method.FIFO) 
             assert policy_text is not None
             conn.execute(insert(PolicyRow).values(text=policy_text, sha256=sha256_text(policy_text),
                                                   source_file=str(policy_file), import_id=import_id))
+        if pending_changed:
+            conn.execute(delete(PendingOrderRow))
+            if pending_rows:
+                conn.execute(insert(PendingOrderRow), [
+                    {"order_id": r["id"], "account": r["account"], "symbol": r["symbol"], "side": r["side"],
+                     "quantity": r["quantity"], "date": r["date"], "source_file": str(pending_file),
+                     "import_id": import_id} for r in pending_rows])
         audit.append(conn, "import", f"import:{import_id}", {
             "path": str(path), "kind": kind, "sha256": digest, "accounts_added": [a.account for a in added_accounts],
             "securities_added": len(added_securities), "transactions_added": len(added),
             "transactions_unchanged": unchanged, "first_id": added[0].id if added else None,
             "last_id": added[-1].id if added else None, "policy_updated": policy_changed,
+            "pending_orders": pending_rows if pending_changed else None,
+            "content_sha256": content_digests(added_accounts, added_securities, added),
         })
         executed = book_fills(conn, {t.id: t for t in added}, import_id)
         crash_point("import:before-commit")
         return ImportReport(str(path), kind, import_id, len(added_accounts), len(added_securities), len(added),
-                            unchanged, policy_changed, tuple(executed))
+                            unchanged, policy_changed, tuple(executed), pending_changed)

@@ -4,7 +4,9 @@
 ``LossHarvestProposer`` here is a small real proposer, not a stand-in: it sells every lot of a taxable
 account whose unrealized loss passes the account's threshold, unless substantially identical stock was
 acquired in any account of the household within the last 30 days (the sale would be a wash sale), and
-reports the household's restricted list. It proposes no replacement purchases.
+reports the household's restricted list. A pending buy of the group in the household blocks the sale
+too. It proposes no replacement purchases; the daily run's default is the harvest engine
+(:mod:`directindex.workflow.harvest_engine`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class ProposalContext:
     securities: Mapping[str, Security]
     prices: Mapping[str, Decimal]
     policy: Mapping[str, Any]
+    pending: tuple[Mapping[str, Any], ...] = ()  # the household's pending orders (``pending.csv`` rows)
 
     def group(self, symbol: str) -> str:
         sec = self.securities.get(symbol)
@@ -89,12 +92,21 @@ class ProposalContext:
 
 
 class Proposer(Protocol):
-    """Proposes trades for one account; must not write anything (the run stores what it returns)."""
+    """Proposes trades for one account; must not write anything (the run stores what it returns).
+
+    A proposer that works on the whole book at once (the harvest engine) also has
+    ``prepare(view, prices)``, which the daily run calls once before asking account by account.
+    """
 
     @property
     def name(self) -> str: ...
 
     def __call__(self, ctx: ProposalContext) -> ProposalDraft: ...
+
+
+def pending_buys(ctx: ProposalContext, group: str) -> list[Mapping[str, Any]]:
+    """Pending buys of ``group`` anywhere in the household: each would wash a loss sale made now."""
+    return [o for o in ctx.pending if o.get("side") == "buy" and ctx.group(str(o.get("symbol"))) == group]
 
 
 def restricted_list(ctx: ProposalContext) -> tuple[Restricted, ...]:
@@ -149,6 +161,13 @@ class LossHarvestProposer:
                                                                  f"policy minimum is {min_days}"))
                 continue
             hits = excluding(recent.get(ctx.group(lot.symbol), ()), (acct, lot_roots(lot.lot)))
+            waiting = pending_buys(ctx, ctx.group(lot.symbol))
+            if waiting:
+                o = waiting[0]
+                blocked.append(Blocked(acct, lot.symbol, lot.lot,
+                                       f"pending buy order {o.get('id')} of {o.get('quantity')} shares of "
+                                       f"{o.get('symbol')} in account {o.get('account')}"))
+                continue
             if hits:
                 t = hits[0]
                 blocked.append(Blocked(acct, lot.symbol, lot.lot,

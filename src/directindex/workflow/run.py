@@ -32,7 +32,8 @@ from directindex.workflow import audit, lock, proposals
 from directindex.workflow.approval import policy_for, route
 from directindex.workflow.context import BookView
 from directindex.workflow.faults import crash_point
-from directindex.workflow.proposer import LossHarvestProposer, ProposalContext, ProposalDraft, Proposer
+from directindex.workflow.harvest_engine import HarvestEngineProposer
+from directindex.workflow.proposer import ProposalContext, ProposalDraft, Proposer
 from directindex.workflow.reconcile import open_breaks
 
 ZERO = Decimal(0)
@@ -57,7 +58,8 @@ class RunReport:
 
 
 def default_proposer() -> Proposer:
-    return LossHarvestProposer()
+    """The harvest engine over the whole book (replacements, swap-backs, household guard)."""
+    return HarvestEngineProposer()
 
 
 def _snapshot(ctx: ProposalContext, draft: ProposalDraft, breaks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -130,6 +132,9 @@ def daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], propos
             breaks = open_breaks(conn)
             view = BookView.build(conn, as_of)
         prev_as_of = prev_run[1] if prev_run is not None else None
+        prepare = getattr(proposer, "prepare", None)
+        if prepare is not None:
+            prepare(view, prices)
         accounts = sorted(view.accounts)
         made: list[str] = []
         blocked: list[str] = []
