@@ -25,6 +25,7 @@ def _small(market: BacktestMarket, n: int) -> BacktestMarket:
         market, symbols=syms, close=market.close[:, keep], alive=market.alive[:, keep],
         dividend=market.dividend[:, keep], split=market.split[:, keep], returns=market.returns[:, keep],
         member=market.member[:, keep], shares=market.shares[keep], returns_frame=market.returns_frame[list(syms)],
+        cap_price=None if market.cap_price is None else market.cap_price[:, keep],
     )
 
 
@@ -234,3 +235,26 @@ def test_real_data_stock_distribution_booked_as_cash_is_not_paid_twice() -> None
     before = market.close[t - 1, j]
     after = 2 * market.close[t, j] + market.dividend[t, j]
     assert abs(after / before - 1) < 0.05
+
+
+def test_a_split_does_not_move_the_benchmark_weight() -> None:
+    """Cap weights follow the company, not the share price: on a split day the weight moves like any day."""
+    market, _, _ = synthetic_market("sp500", years=3, seed=0)
+    t, j = (int(x[0]) for x in np.nonzero(market.split != 1.0))
+    before, after = market.benchmark_weights(t - 1)[j], market.benchmark_weights(t)[j]
+    assert after / before == pytest.approx(1 + market.returns[t, j], rel=0.02)
+
+
+@pytest.mark.slow
+def test_real_data_apple_split_keeps_its_index_weight() -> None:
+    """AAPL split 7-for-1 on 2014-06-09: its cap weight (the shared files' adj-close method) barely moves."""
+    from directindex.backtest import load_market_dir
+
+    if not (SHARED / "prices.parquet").exists():
+        pytest.fail(f"real data folder {SHARED} is absent (CI has ../shared beside the clone)")
+    market = load_market_dir(SHARED, start="2014-05-01", end="2014-07-31")
+    j = market.symbols.index("AAPL")
+    t = market.day_index("2014-06-09")
+    assert market.split[t, j] == 7.0
+    w0, w1 = market.benchmark_weights(t - 1)[j], market.benchmark_weights(t)[j]
+    assert 0.02 < w0 < 0.06 and abs(w1 / w0 - 1) < 0.03

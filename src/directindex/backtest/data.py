@@ -43,10 +43,13 @@ class BacktestMarket:
     split: FloatArray  # new shares per old share, 1 on ordinary days
     returns: FloatArray  # daily total return, 0 where unknown
     member: BoolArray  # an index member that day
-    shares: FloatArray  # constant share count for cap weights (NaN: not weighted)
+    shares: FloatArray  # share count for cap weights, in units of ``cap_price`` (NaN: not weighted)
     securities: pd.DataFrame  # indexed by symbol: sector, industry, identical_group, ...
     returns_frame: pd.DataFrame  # the same total returns as a frame (NaN kept), for the risk model
     source: str = ""
+    # the per-share price whose product with ``shares`` is the day's market cap: the close times the splits
+    # since the share count was taken (a 2-for-1 split doubles the shares, it does not halve the company)
+    cap_price: FloatArray | None = None
 
     @property
     def n(self) -> int:
@@ -58,7 +61,8 @@ class BacktestMarket:
 
     def benchmark_weights(self, t: int) -> FloatArray:
         """Cap weights of the index members trading on day ``t``."""
-        cap = np.where(self.member[t] & self.alive[t] & np.isfinite(self.shares), self.shares * self.close[t], 0.0)
+        px = self.close[t] if self.cap_price is None else self.cap_price[t]
+        cap = np.where(self.member[t] & self.alive[t] & np.isfinite(self.shares), self.shares * px, 0.0)
         cap = np.nan_to_num(cap, nan=0.0)
         total = cap.sum()
         return cap / total if total > 0 else cap
@@ -108,9 +112,16 @@ def build_market(
     end: date | str | None = None,
     history_days: int = 800,
     source: str = "",
+    cap_basis: str = "close",
 ) -> BacktestMarket:
-    """Lay out long-form prices as arrays from ``history_days`` before ``start`` through ``end``."""
+    """Lay out long-form prices as arrays from ``history_days`` before ``start`` through ``end``.
+
+    ``shares`` are share counts on the first day of ``prices`` (``cap_basis="close"``: caps are the close
+    times the shares, grown by every split since), or caps per unit of adjusted close
+    (``cap_basis="adj_close"``: the shared research files' method, caps anchored on one snapshot date).
+    """
     p = prices
+    prior_splits = _splits_before(prices, start, history_days) if cap_basis == "close" else None
     if end is not None:
         p = p[p["date"] <= pd.Timestamp(end)]
     days = pd.DatetimeIndex(sorted(p["date"].unique()))
@@ -167,10 +178,26 @@ def build_market(
             b = len(days) if pd.isna(s1) else int(days.searchsorted(pd.Timestamp(s1), side="right"))
             member[a:b, j] = True
     sh = shares.reindex(list(symbols)).to_numpy(dtype=float)
+    if cap_basis == "adj_close" and "adj_close" in p.columns:
+        cap_price = adj.ffill().to_numpy(dtype=float)
+    else:
+        before = (np.ones(len(symbols)) if prior_splits is None
+                  else prior_splits.reindex(list(symbols)).fillna(1.0).to_numpy(dtype=float))
+        cap_price = close * before[None, :] * np.cumprod(split, axis=0)
     return BacktestMarket(
         dates=days, symbols=symbols, close=close, alive=alive, dividend=dividend, split=split, returns=rets,
-        member=member, shares=sh, securities=securities, returns_frame=rf, source=source,
+        member=member, shares=sh, securities=securities, returns_frame=rf, source=source, cap_price=cap_price,
     )
+
+
+def _splits_before(prices: pd.DataFrame, start: date | str | None, history_days: int) -> pd.Series | None:
+    """Per symbol, the product of the recorded splits before the window ``build_market`` keeps."""
+    if start is None or "split" not in prices.columns:
+        return None
+    days = pd.DatetimeIndex(sorted(prices["date"].unique()))
+    i0 = max(0, int(days.searchsorted(pd.Timestamp(start))) - history_days)
+    early = prices[(prices["date"] < days[i0]) & (prices["split"] > 0) & (prices["split"] != 1.0)]
+    return early.groupby("symbol")["split"].prod() if len(early) else None
 
 
 def _implied_shares(prices: pd.DataFrame, weights: pd.Series) -> pd.Series:
@@ -189,13 +216,20 @@ def load_market_dir(
         securities = load_security_master(d / "constituents.csv")
         membership = load_membership(d / "sp500_membership_intervals.csv")
         shares = pd.Series(dtype=float)
-        if (d / "market_caps.csv").exists():
-            caps = pd.read_csv(d / "market_caps.csv").dropna(subset=["market_cap_dedup", "price"])
-            caps = caps.sort_values("asof_date")
-            shares = (caps["market_cap_dedup"] / caps["price"]).groupby(caps["symbol"]).last()
+        basis = "close"
+        if (d / "market_caps.csv").exists() and "adj_close" in prices.columns:
+            # the files' own method: cap on day t = cap on the snapshot date x adj_close(t) / adj_close(then),
+            # so splits and share changes between the day and the snapshot never move a weight
+            caps = pd.read_csv(d / "market_caps.csv").dropna(subset=["market_cap_dedup"])
+            snap = caps[caps["asof_date"] == caps["asof_date"].min()]
+            on = pd.Timestamp(snap["asof_date"].iloc[0])
+            adj_then = prices[prices["date"] <= on].sort_values("date").groupby("symbol")["adj_close"].last()
+            shares = (snap.set_index("symbol")["market_cap_dedup"] / adj_then).dropna()
+            basis = "adj_close"
         if shares.empty:
             shares = pd.Series(1.0, index=prices["symbol"].unique())
-        return build_market(prices, securities, shares, membership, start=start, end=end, source=str(d))
+        return build_market(prices, securities, shares, membership, start=start, end=end, source=str(d),
+                            cap_basis=basis)
     data = load_data_dir(d)
     sec = data.securities
     if "shares_outstanding" in sec.columns:

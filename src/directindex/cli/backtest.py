@@ -30,14 +30,27 @@ class OutFormat(StrEnum):
     json = "json"
 
 
-def trade_log_csv(run: Any) -> str:
+TRANSACTION_COLUMNS = ("id", "date", "account", "action", "symbol", "quantity", "price", "fees", "lot", "acquired",
+                       "basis", "ratio")
+
+
+def transactions_csv(transactions: Any, reasons: Any = None) -> str:
+    """Ledger rows in the ``transactions.csv`` format (loadable by every command), plus ``reason``."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "date", "account", "action", "symbol", "quantity", "price", "fees", "lot", "reason"])
-    for t in run.transactions:
-        w.writerow([t.id, t.date.isoformat(), t.account, t.action.value, t.symbol, t.quantity, t.price, t.fees,
-                    t.lot or "", run.reasons.get(t.id, "")])
+    w.writerow([*TRANSACTION_COLUMNS, *(("reason",) if reasons is not None else ())])
+    for t in transactions:
+        row = [t.id, t.date.isoformat(), t.account, t.action.value, t.symbol,
+               "" if t.quantity is None else t.quantity, "" if t.price is None else t.price,
+               "" if t.fees is None else t.fees, t.lot or "", t.acquired.isoformat() if t.acquired else "",
+               "" if t.basis is None else t.basis, "" if t.ratio is None else t.ratio]
+        w.writerow(row + ([reasons.get(t.id, "")] if reasons is not None else []))
     return buf.getvalue()
+
+
+def trade_log_csv(run: Any) -> str:
+    """The run's trade log: every ledger row with the reason the engine made it."""
+    return transactions_csv(run.transactions, run.reasons)
 
 
 def year_table(summary: dict[str, Any], title: str) -> Table:
