@@ -10,9 +10,10 @@ HTML report, then today's harvest proposal for the whole household with its evid
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -34,8 +35,8 @@ def demo(
     from directindex.backtest.engine import estimate_risk
     from directindex.cli.backtest import baseline_table, execute, write_outputs, year_table
     from directindex.harvest import HarvestPolicy, plan_harvest
-    from directindex.harvest.policy import HouseholdPolicy
-    from directindex.ledger import Account, AccountType, Action, Transaction
+    from directindex.harvest.policy import AccountPolicy, HouseholdPolicy
+    from directindex.ledger import Account, AccountType
 
     t_start = time.perf_counter()
     stdout.print(f"[bold]directindex demo[/]: synthetic S&P 500-like market, {years} years of daily harvesting")
@@ -68,45 +69,145 @@ def demo(
     stdout.print(f"construction: ex-ante TE after funding within budget {config.te_budget:.1%}; "
                  f"ledger checks agree: {all(c['agrees'] for c in summary['ledger_checks'])} ({first.get('lots')} lots at first year end)")  # noqa: E501
 
-    # today's household proposal: the joint account's book plus the spouse's and the IRA's recent activity
+    # Today's household proposal. The spouse's own taxable account bought 30 large names about five months
+    # ago (some are now down); the IRA reinvests dividends (DRIP on). The guard looks across all three
+    # accounts: the joint account's recent replacement buys and the IRA's reinvestment block the spouse's
+    # loss sales in those names; the restricted list of every account forbids buying back what was sold.
     main = runs[config.name]
     today = end
     accounts = dict(main.accounts)
-    accounts["SPOUSE-TAXABLE"] = Account("SPOUSE-TAXABLE", "SMITH", "spouse", AccountType.TAXABLE)
-    accounts["IRA"] = Account("IRA", "SMITH", "owner", AccountType.TRADITIONAL_IRA)
-    held = {lot.symbol for lot in main.ledger.lots}
+    accounts["SPOUSE-TAXABLE"] = Account("SPOUSE-TAXABLE", "SMITH", "sam", AccountType.TAXABLE)
+    accounts["IRA"] = Account("IRA", "SMITH", "alex", AccountType.TRADITIONAL_IRA)
+    extra = _spouse_and_ira(market, main, today, excluded_sector, (big, second))
     px = main.final_prices
-    losers = sorted((s for s in held if s in px), key=lambda s: min(
-        (float(lot.quantity) * px[s] - float(lot.basis)) / float(lot.basis) for lot in main.ledger.lots if lot.symbol == s))  # noqa: E501
-    extra: list[Transaction] = []
-    if len(losers) >= 2:
-        # the spouse bought one losing name 12 days ago; the IRA reinvested a dividend in another 20 days ago
-        a, b = losers[0], losers[1]
-        extra.append(Transaction("SP-1", today - timedelta(days=12), "SPOUSE-TAXABLE", Action.BUY, a,
-                                 Decimal(10), Decimal(f"{px[a]:.2f}")))
-        extra.append(Transaction("IRA-1", today - timedelta(days=20), "IRA", Action.REINVEST, b,
-                                 Decimal("1.5"), Decimal(f"{px[b]:.2f}")))
-    policy = HarvestPolicy(tax=HouseholdPolicy(outside_short_term=Decimal(20_000), outside_long_term=Decimal(60_000)))
+    policy = HarvestPolicy(
+        tax=HouseholdPolicy(outside_short_term=Decimal(20_000), outside_long_term=Decimal(60_000)),
+        accounts={"IRA": AccountPolicy(drip=True)},
+    )
     model = estimate_risk(market, market.day_index(today))
     proposal = plan_harvest(accounts, main.securities, [*main.transactions, *extra], px, today, policy,
                             risk_model=model)
     prop = proposal.as_dict()
     table = Table(title=f"Today's harvest proposal ({today}), household SMITH")
-    for c in ("account", "side", "symbol", "quantity", "reason", "evidence"):
+    for c in ("account", "side", "symbol", "quantity", "lot", "reason", "evidence"):
         table.add_column(c)
-    for t in prop["trades"][:15]:
+    for t in prop["trades"][:20]:
         ev = t.get("evidence") or {}
         note = ""
-        if isinstance(ev, dict):
-            note = f"loss {ev.get('unrealized_loss', '')} {ev.get('term', '')} tax value {ev.get('tax_value', '')}"
-        table.add_row(str(t["account"]), str(t["side"]), str(t["symbol"]), str(t["quantity"]), str(t["reason"]), note)
+        if isinstance(ev, dict) and t["side"] == "sell":
+            note = f"unrealized {ev.get('unrealized', '')} {ev.get('term', '')}, tax value {ev.get('tax_value', '')}"
+        table.add_row(str(t["account"]), str(t["side"]), str(t["symbol"]), str(t["quantity"]), str(t.get("lot") or ""),
+                      str(t["reason"]), note)
     stdout.print(table)
-    for b in prop["blocked"][:5]:
-        stdout.print(f"blocked: {b.get('symbol')} {b.get('reason', '')}")
+    for b in prop["blocked"][:6]:
+        stdout.print(f"blocked: {b.get('account', '')} {b.get('symbol')} lot {b.get('lot', '')}: {b.get('reason', '')}")
+    for w in prop["summary"].get("warnings", [])[:4]:
+        stdout.print(f"warning: {w}")
+    summ = prop["summary"]
     stdout.print(f"proposal: {len(prop['trades'])} trades, {len(prop['blocked'])} blocked, "
-                 f"{len(prop['restricted'])} restricted names; summary {dumps_json(prop['summary'])[:300]}")
+                 f"{len(prop['restricted'])} restricted names; harvested short-term {summ['harvested_short_term']}, "
+                 f"long-term {summ['harvested_long_term']}, estimated tax value {summ['estimated_tax_value']}")
     paths = write_outputs(out, summary, runs, f"Demo household SMITH: {market.source}")
     atomic_write(out / "proposal.json", dumps_json(prop) + "\n")
     paths.append(out / "proposal.json")
+    paths += _stored_book(out, market, main, accounts, extra, today)
     stdout.print(f"outputs: {', '.join(str(p) for p in paths)}")
     stdout.print(f"demo finished in {time.perf_counter() - t_start:.0f} s")
+
+
+def _spouse_and_ira(market: Any, main: Any, today: date, excluded_sector: str, avoid: tuple[str, ...]) -> list[Any]:
+    """The spouse's purchases five months ago and the IRA's holdings with a recent dividend reinvestment."""
+    from directindex.ledger import Action, Transaction
+
+    t_end = market.day_index(today)
+    t_buy = max(0, t_end - 105)
+    bought_on = market.dates[t_buy].date()
+    w = market.benchmark_weights(t_buy)
+    sectors = market.sectors()
+    # names the joint account sold at a loss within 30 days of the spouse's purchase would be washed by it
+    # (household-wide, as the ledger shows); a careful spouse avoided them
+    near = {t.symbol for t in main.transactions if main.reasons.get(t.id) == "harvest"
+            and abs((t.date - bought_on).days) <= 30}
+    order = [int(j) for j in np.argsort(-w) if w[j] > 0 and sectors[j] != excluded_sector
+             and market.symbols[j] not in avoid and market.symbols[j] not in near]
+    out: list[Any] = []
+    for k, j in enumerate(order[:30]):
+        price = float(market.close[t_buy, j])
+        qty = int(8_000 / price)
+        if qty > 0:
+            out.append(Transaction(f"SP-{k + 1:02d}", bought_on, "SPOUSE-TAXABLE", Action.BUY, market.symbols[j],
+                                   Decimal(qty), Decimal(f"{price:.2f}"), lot=f"SP-{k + 1:02d}"))
+    # the IRA holds two of the spouse's names and reinvested a dividend in the first 20 days ago
+    for k, j in enumerate(order[:2]):
+        sym = market.symbols[j]
+        price = float(market.close[t_buy, j])
+        out.append(Transaction(f"IRA-{k + 1}", bought_on, "IRA", Action.BUY, sym, Decimal(50),
+                               Decimal(f"{price:.2f}"), lot=f"IRA-{k + 1}"))
+    t_drip = max(t_buy + 1, t_end - 14)
+    sym = market.symbols[order[0]]
+    out.append(Transaction("IRA-DRIP-1", market.dates[t_drip].date(), "IRA", Action.REINVEST, sym, Decimal("0.75"),
+                           Decimal(f"{float(market.close[t_drip, order[0]]):.2f}"), lot="IRA-DRIP-1"))
+    return sorted(out, key=lambda t: t.date)
+
+
+def _stored_book(
+    out: Path, market: Any, main: Any, accounts: dict[str, Any], extra: list[Any], today: date
+) -> list[Path]:
+    """The embedded default: the household as a book directory, imported into a SQLite book, today's run."""
+    import pandas as pd
+
+    from directindex.cli.backtest import transactions_csv
+    from directindex.ledger import Method
+    from directindex.store import migrate, open_book
+    from directindex.workflow import audit, imports, proposals
+    from directindex.workflow.harvest_engine import HarvestEngineProposer
+    from directindex.workflow.run import daily_run
+
+    book_dir = out / "book"
+    t_end = market.day_index(today)
+    t_from = max(0, t_end - 300)
+    # a year of closes for the names the household holds or may buy (the engine's risk model reads them)
+    close = pd.DataFrame(market.close[t_from: t_end + 1], index=market.dates[t_from: t_end + 1],
+                         columns=list(market.symbols))
+    close = close.loc[:, close.iloc[-1].notna()]
+    long = close.stack().rename("close").reset_index()
+    long.columns = ["date", "symbol", "close"]
+    long["date"] = long["date"].dt.date.astype(str)
+    sec = market.securities.reindex(list(market.symbols))
+    files = {
+        "accounts.csv": "account,household,owner,type\n" + "".join(
+            f"{a.account},{a.household},{a.owner},{a.type.value}\n" for a in accounts.values()),
+        "securities.csv": "symbol,name,sector,industry,identical_group\n" + "".join(
+            f"{sym},{sym},{row.get('sector', '') or ''},{row.get('industry', '') or ''},"
+            f"{row.get('identical_group', '') if isinstance(row.get('identical_group'), str) else ''}\n"
+            for sym, row in sec.iterrows()),
+        "transactions.csv": transactions_csv(sorted([*main.transactions, *extra], key=lambda t: t.date)),
+        "policy.toml": "[households.SMITH]\nfiling_status = \"married_filing_jointly\"\noutside_short_term = 20000\n"
+                       "outside_long_term = 60000\n\n[accounts.IRA]\ndrip = true\n",
+        "prices.csv": long.to_csv(index=False, lineterminator="\n"),
+    }
+    for name, text in files.items():
+        atomic_write(book_dir / name, text)
+    db = out / "book.db"
+    if db.exists():
+        db.unlink()  # the demo starts its book fresh each time
+    url = f"sqlite:///{db}"
+    rev = migrate(url)
+    engine = open_book(url)
+    report = imports.import_path(engine, book_dir, Method.FIFO)
+    stdout.print(f"stored book: SQLite {db} (schema {rev}); imported {report.transactions_added} transactions, "
+                 f"{report.accounts_added} accounts")
+    px = {s: Decimal(f"{p:.4f}") for s, p in main.final_prices.items()}
+    history = long.assign(date=pd.to_datetime(long["date"]))
+    run = daily_run(engine, today, px, HarvestEngineProposer(prices_history=history), prices_label="demo")
+    with engine.connect() as conn:
+        rows = proposals.listing(conn, None, None, today)
+        problems = audit.verify(conn)
+    stdout.print(f"daily run {today}: {run.processed} accounts, {len(run.proposals)} proposal(s) "
+                 f"({run.auto_approved} auto-approved, {run.pending_approval} pending approval)")
+    for r in rows:
+        stdout.print(f"  proposal {r['id']} {r['account']}: {r['state']}, {r['trades']} trades"
+                     + (f", routed to {r['approver']}: {r['routing']}" if r.get("approver") else ""))
+    stdout.print(f"audit trail: {'verified' if not problems else 'BROKEN: ' + '; '.join(problems)} "
+                 f"(directindex audit verify --db {url})")
+    return [book_dir, db]
