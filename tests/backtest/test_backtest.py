@@ -258,3 +258,29 @@ def test_real_data_apple_split_keeps_its_index_weight() -> None:
     assert market.split[t, j] == 7.0
     w0, w1 = market.benchmark_weights(t - 1)[j], market.benchmark_weights(t)[j]
     assert 0.02 < w0 < 0.06 and abs(w1 / w0 - 1) < 0.03
+
+
+def test_break_even_sale_after_a_recent_buy_is_not_washed(small: tuple[BacktestMarket, BacktestConfig]) -> None:
+    """A rebalance sale the float estimate calls a tiny gain can book a cent loss (fees round to cents): found
+    in a 10-year synthetic run (JRAK 2017-06-01, $0.01 disallowed). The engine treats it as a loss and skips
+    it while the name was bought in the last 30 days, so the ledger finds no wash sale."""
+    from directindex.backtest.engine import Order, Simulation
+
+    market, config = small
+    sim = Simulation(market, replace(config, trading_cost=0.0005))
+    t = sim.t0 + 5
+    on = market.dates[t].date()
+    j = 0
+    prices = np.full(market.n, np.nan)
+    prices[j] = 13.4191
+    tradable = np.zeros(market.n, dtype=bool)
+    tradable[j] = True
+    sim.cash = 1_000.0
+    sim._buy(on, j, 2.0, 13.4191, "replacement")  # basis 26.85 with its fee
+    sim._buy(market.dates[t + 10].date(), j, 10.0, 13.7712, "replacement")
+    row = int(sim.state.open_rows()[0])
+    prices[j] = 13.4339  # 1 share: 13.4339 less a 1-cent fee books 13.42 < 13.425 of basis
+    later = market.dates[t + 20].date()
+    sim._execute(later, [Order("sell", j, 1.0, row, "rebalance")], prices, tradable)
+    assert not any(tx.action.value == "sell" for tx in sim.transactions)
+    assert len(sim.book(later).wash_sales) == 0

@@ -309,6 +309,11 @@ def estimate_risk(market: BacktestMarket, t: int) -> FactorRiskModel:
     return model
 
 
+# A sale within this many dollars of its basis is treated as a loss by the wash-sale guard: the ledger
+# books cents and basis shares exactly, so a float "break-even" can land a cent below and be washed.
+LOSS_MARGIN = 0.05
+
+
 def _dec_price(p: float) -> Decimal:
     return Decimal(f"{p:.4f}")
 
@@ -380,10 +385,16 @@ class Simulation:
         basis = self.state.relieve(row, qty)
         proceeds = float(cents(qty * px - fee))
         self.cash += proceeds
-        if proceeds < basis:
+        if proceeds < basis + LOSS_MARGIN:  # the ledger's cents may make a break-even sale a loss
             self.last_loss[self.group_of[j]] = on.toordinal()
         self._today_sold += qty * px
         self._tx(on, Action.SELL, j, qty, px, fee, lot_id, reason)
+
+    def _proceeds(self, qty: float, price: float) -> float:
+        """What a sale books: the price to four places, the fee and the proceeds to the cent."""
+        px = float(_dec_price(price))
+        fee = float(cents(qty * px * self.config.trading_cost))
+        return float(cents(qty * px - fee))
 
     def _buy(self, on: date, j: int, qty: float, price: float, reason: str) -> None:
         px = float(_dec_price(price))
@@ -408,7 +419,8 @@ class Simulation:
             qty = min(o.quantity, float(self.state.qty[row]))
             if qty <= 0:
                 continue
-            loss = qty * prices[o.symbol] * (1 - self.config.trading_cost) < self.state.basis[row] * qty / self.state.qty[row]  # noqa: E501
+            loss = self._proceeds(qty, float(prices[o.symbol])) < (
+                self.state.basis[row] * qty / self.state.qty[row] + LOSS_MARGIN)
             if loss and o.reason != "harvest" and day - self.last_buy[g] <= WINDOW_DAYS:
                 continue  # a loss sale with a purchase of the group in the last 30 days would be a wash sale
             self._sell(on, row, qty, float(prices[o.symbol]), o.reason)
