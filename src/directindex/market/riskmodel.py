@@ -24,6 +24,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import scipy.linalg
+import scipy.sparse.linalg
 
 from directindex.market.risk import FactorRiskModel, FloatArray
 
@@ -37,6 +38,24 @@ def ew_weights(n_days: int, halflife: float) -> FloatArray:
     return w / w.sum()
 
 
+def _leading_eigh(gram: FloatArray, k: int) -> tuple[FloatArray, FloatArray]:
+    """The ``k`` largest eigenpairs of a symmetric PSD matrix, ascending (as ``eigh`` returns them).
+
+    A few leading pairs of a few-hundred-square Gram matrix: Lanczos (ARPACK) from a fixed start vector
+    is deterministic and much cheaper than a dense decomposition; dense ``eigh`` where Lanczos does not apply.
+    """
+    m = gram.shape[0]
+    if 3 * k < m:
+        try:
+            vals, vecs = scipy.sparse.linalg.eigsh(gram, k=k, which="LA", v0=np.ones(m), tol=1e-12)
+            order = np.argsort(vals)
+            return vals[order], vecs[:, order]
+        except scipy.sparse.linalg.ArpackNoConvergence:
+            pass
+    vals, vecs = scipy.linalg.eigh(gram, subset_by_index=[m - k, m - 1])
+    return vals, vecs
+
+
 def _top_components(y: FloatArray, k: int) -> FloatArray:
     """The ``k`` leading right singular vectors (n x k) of ``y`` (T x n), via the smaller Gram matrix."""
     t, n = y.shape
@@ -45,11 +64,11 @@ def _top_components(y: FloatArray, k: int) -> FloatArray:
         return np.zeros((n, 0))
     if n <= t:
         gram = y.T @ y
-        _, vecs = scipy.linalg.eigh(gram, subset_by_index=[n - k, n - 1])
+        _, vecs = _leading_eigh(gram, k)
         v = vecs[:, ::-1]
     else:
         gram = y @ y.T
-        vals, u = scipy.linalg.eigh(gram, subset_by_index=[t - k, t - 1])
+        vals, u = _leading_eigh(gram, k)
         vals, u = vals[::-1], u[:, ::-1]
         v = (y.T @ u) / np.sqrt(np.clip(vals, 1e-300, None))
     # A deterministic sign: the largest-magnitude loading is positive.
