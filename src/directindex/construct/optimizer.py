@@ -142,6 +142,7 @@ class TrackingErrorOptimizer:
         self.policy = policy or Policy()
         self.solver = solver or SolverConfig()
         self.problems: dict[Structure, ParametrizedProblem] = {}
+        self._over_budget_accounts: set[str] = set()  # accounts whose last rebalance could not meet their TE budget
         self._membership = universe.sector_matrix()
         self._sector_names = universe.sector_names()
         self._index = {s: i for i, s in enumerate(universe.symbols)}
@@ -195,11 +196,25 @@ class TrackingErrorOptimizer:
             return out, d
 
         tax_on, te_on, status = True, case.segments > 0, "optimal"
-        out, d = run(bounds, tax_on, te_on)
-        if out.status != "optimal" and te_on and self.solver.over_budget == "relax":
-            # the least TE the rest of the policy allows, then the tax objective within a little of it
+        relax = te_on and self.solver.over_budget == "relax"
+        # an account that was over budget last time usually still is: find the floor first rather than
+        # paying for an infeasible solve (an interior-point method takes longest to prove infeasibility)
+        floor_first = relax and case.account in self._over_budget_accounts
+        floor_out: SolveOutcome | None = None
+        floor_d: SolveInputs | None = None
+        if floor_first:
             floor_out, floor_d = run(bounds, False, False)
+            if floor_out.status == "optimal" and floor_out.te_sq <= policy.te_budget**2 * (1 - 1e-6):
+                self._over_budget_accounts.discard(case.account)
+                floor_out = None
+        if floor_out is None or not floor_first:
+            out, d = run(bounds, tax_on, te_on)
+        if relax and (floor_out is not None or out.status != "optimal"):
+            # the least TE the rest of the policy allows, then the tax objective within a little of it
+            if floor_out is None or floor_d is None:
+                floor_out, floor_d = run(bounds, False, False)
             if floor_out.status == "optimal":
+                self._over_budget_accounts.add(case.account)
                 te_floor = math.sqrt(max(floor_out.te_sq, 0.0))
                 working = replace(policy, te_budget=te_floor * (1 + self.solver.relax_slack) + 1e-6)
                 out, d = run(bounds, tax_on, te_on)
