@@ -9,18 +9,32 @@ Lot parts: a lot whose shares come to differ in basis or holding period (some of
 wash-sale loss) is split into parts. The shares that absorbed a loss get an id derived from the lot's
 (``L4.1``, ``L4.2``, ...); the untouched remainder keeps the lot's id. A sale naming ``L4`` relieves
 ``L4`` first and then its other parts in order; a sale may also name one part.
+
+Households: the wash-sale scope never crosses a household, and a split row with an empty account
+applies to every account, so a large history is cut into shares of whole households that fold on
+the available cores at once (forked processes; ``workers=1`` or ``DIRECTINDEX_WORKERS=1`` keeps one).
+Every record carries the sequence number of the row that made it, and the shares' outputs are merged
+back in that order: the result is identical to the one-process fold, record for record.
 """
 
 from __future__ import annotations
 
+import decimal
 import gc
+import itertools
+import multiprocessing as mp
+import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
+from typing import Any
 
 from directindex.errors import InputError, InputIssue
-from directindex.ledger.holding import long_term_on, tacked_start, term
+from directindex.ledger.holding import long_term_on, tacked_start
 from directindex.ledger.records import (
     CENT,
     Account,
@@ -29,6 +43,7 @@ from directindex.ledger.records import (
     Method,
     Relief,
     Security,
+    Term,
     Transaction,
     WashSale,
 )
@@ -37,8 +52,20 @@ from directindex.ledger.washsale import Acquisition, PendingMatch, ReplacementIn
 
 _ZERO = Decimal(0)
 _NIL = Decimal("0.00")  # money zero, printed to the cent
-_ACQUIRE_ACTIONS = frozenset({Action.BUY, Action.REINVEST, Action.TRANSFER_IN})
-_DISPOSE_ACTIONS = frozenset({Action.SELL, Action.DONATE})
+_BUY, _REINVEST, _TRANSFER_IN = Action.BUY, Action.REINVEST, Action.TRANSFER_IN
+_SELL, _DONATE, _SPLIT = Action.SELL, Action.DONATE, Action.SPLIT
+_LONG, _SHORT = Term.LONG, Term.SHORT
+_BY_DATE = attrgetter("date")
+_BY_ACCOUNT = attrgetter("account")
+_BY_ID = attrgetter("id")
+
+# Parallel booking: below this many transactions a fork costs more than it saves.
+PARALLEL_MIN_TRANSACTIONS = 50_000
+# This process folds a lighter share than each worker (it also turns every share into records), and
+# a worker's households come in a few chunks so their records come back while the worker goes on.
+_HOME_WEIGHT = 0.65
+_CHUNKS_PER_WORKER = 4
+WORKERS_ENV = "DIRECTINDEX_WORKERS"
 
 
 def cents(x: Decimal) -> Decimal:
@@ -47,6 +74,8 @@ def cents(x: Decimal) -> Decimal:
 
 def allocate(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     """Split a cent amount in proportion to ``weights``, rounding cumulatively so the parts add up."""
+    if len(weights) == 1:
+        return [total - _ZERO]  # what the loop below computes for one weight
     whole = sum(weights, _ZERO)
     out: list[Decimal] = []
     done = _ZERO
@@ -69,7 +98,11 @@ class LedgerConfig:
 
 
 class _Part:
-    """Mutable working state of one open lot part; exported as a frozen ``Lot``."""
+    """Mutable working state of one open lot part; exported as a frozen ``Lot``.
+
+    Only ``qty``, ``cost`` and ``adj`` of a part ever change; a part that takes on a loss or a
+    holding period is a new part carved out of it.
+    """
 
     __slots__ = ("account", "lot", "id", "symbol", "qty", "cost", "adj", "acquired", "holding_start",
                  "absorbed", "seq", "transaction")
@@ -90,9 +123,10 @@ class _Part:
         self.seq = seq
         self.transaction = transaction
 
-    def export(self) -> Lot:
-        return Lot(self.account, self.id, self.symbol, self.qty, self.acquired, self.cost, self.adj,
-                   self.holding_start, long_term_on(self.holding_start), self.absorbed)
+    def row(self) -> tuple[Any, ...]:
+        """The fields of the exported ``Lot``, in its order."""
+        return (self.account, self.id, self.symbol, self.qty, self.acquired, self.cost, self.adj,
+                self.holding_start, long_term_on(self.holding_start), self.absorbed)
 
 
 @dataclass(frozen=True)
@@ -115,47 +149,76 @@ class LedgerResult:
                 if r.taxable and not r.donated and (year is None or r.date_sold.year == year)]
 
 
+def _issue(tx: Transaction, field: str, message: str) -> InputIssue:
+    src = tx.source
+    return InputIssue(src.file if src else "<transactions>", src.line if src else None, field,
+                      f"{message} (transaction '{tx.id}')")
+
+
+@dataclass
+class _Output:
+    """One fold's records (as field tuples, then as records), each list with the rows that order it."""
+
+    lots: list[Any]
+    lot_seqs: list[int]  # the row that opened the lot's position (account, symbol)
+    reliefs: list[Any]
+    relief_seqs: list[int]
+    wash_sales: list[Any]
+    wash_sale_seqs: list[int]
+    errors: list[InputIssue]
+    error_seqs: list[int]
+
+
 class _Ledger:
-    def __init__(self, accounts: Mapping[str, Account], securities: Mapping[str, Security],
-                 config: LedgerConfig, index: ReplacementIndex):
+    def __init__(self, accounts: Mapping[str, Account], config: LedgerConfig, index: ReplacementIndex):
         self.accounts = accounts
-        self.securities = securities
+        self.taxable = {a: acct.taxable for a, acct in accounts.items()}
         self.config = config
+        self.relieve = RELIEF_METHODS[config.method]
         self.index = index
         self.positions: dict[tuple[str, str], list[_Part]] = {}
+        self.opened: dict[tuple[str, str], int] = {}  # position -> the row that opened it
+        # (account, lot) -> its open parts; the key stays once the lot closes, so a lot id is used once.
         self.by_lot: dict[tuple[str, str], list[_Part]] = {}
         self.next_part: dict[tuple[str, str], int] = {}
-        self.seen_lots: set[tuple[str, str]] = set()
-        self.reliefs: list[Relief] = []
-        self.wash_sales: list[WashSale] = []
+        self.reliefs: list[tuple[Any, ...]] = []
+        self.relief_seqs: list[int] = []
+        self.wash_sales: list[tuple[Any, ...]] = []
+        self.wash_sale_seqs: list[int] = []
         self.errors: list[InputIssue] = []
+        self.error_seqs: list[int] = []
+
+    def run(self, sequenced: Iterable[tuple[int, Transaction]], skip: set[int]) -> _Output:
+        acquire, dispose, split = self.acquire, self.dispose, self.split
+        for seq, tx in sequenced:
+            if seq in skip:
+                continue
+            action = tx.action
+            if action is _BUY or action is _REINVEST or action is _TRANSFER_IN:
+                acquire(seq, tx)
+            elif action is _SELL or action is _DONATE:
+                dispose(seq, tx)
+            elif action is _SPLIT:
+                split(tx)
+        lots: list[tuple[Any, ...]] = []
+        lot_seqs: list[int] = []
+        opened = self.opened
+        for key, parts in self.positions.items():
+            n = len(lots)
+            lots += [p.row() for p in parts if p.qty > 0]
+            lot_seqs += [opened[key]] * (len(lots) - n)
+        return _Output(lots, lot_seqs, self.reliefs, self.relief_seqs, self.wash_sales, self.wash_sale_seqs,
+                       self.errors, self.error_seqs)
 
     # -- helpers -------------------------------------------------------------------------------
-    def issue(self, tx: Transaction, field: str, message: str) -> None:
-        src = tx.source
-        self.errors.append(InputIssue(src.file if src else "<transactions>", src.line if src else None,
-                                      field, f"{message} (transaction '{tx.id}')"))
+    def issue(self, seq: int, tx: Transaction, field: str, message: str) -> None:
+        self.errors.append(_issue(tx, field, message))
+        self.error_seqs.append(seq)
 
     def part_id(self, account: str, lot: str) -> str:
         n = self.next_part.get((account, lot), 1)
         self.next_part[(account, lot)] = n + 1
         return f"{lot}.{n}"
-
-    def add_part(self, part: _Part, after: _Part | None = None) -> None:
-        key = (part.account, part.symbol)
-        pos = self.positions.get(key)
-        if pos is None:
-            pos = self.positions[key] = []
-        key = (part.account, part.lot)
-        lot = self.by_lot.get(key)
-        if lot is None:
-            lot = self.by_lot[key] = []
-        if after is None:
-            pos.append(part)
-            lot.append(part)
-        else:
-            pos.insert(pos.index(after) + 1, part)
-            lot.insert(lot.index(after) + 1, part)
 
     def drop_if_empty(self, part: _Part) -> None:
         if part.qty == 0:
@@ -173,26 +236,35 @@ class _Ledger:
         part.qty -= qty
         part.cost -= cost
         part.adj -= adj
-        self.add_part(new, after=part)
+        # The new part sits right after the one it came from (same acquisition, same relief order).
+        pos = self.positions[(part.account, part.symbol)]
+        pos.insert(pos.index(part) + 1, new)
+        lot = self.by_lot[(part.account, part.lot)]
+        lot.insert(lot.index(part) + 1, new)
         self.drop_if_empty(part)
         return new
 
     # -- actions -------------------------------------------------------------------------------
     def acquire(self, seq: int, tx: Transaction) -> None:
         lot = tx.lot or tx.id
-        key = (tx.account, lot)
-        if key in self.seen_lots:
-            self.issue(tx, "lot", f"lot '{lot}' already exists in account '{tx.account}'")
+        account = tx.account
+        key = (account, lot)
+        if key in self.by_lot:
+            self.issue(seq, tx, "lot", f"lot '{lot}' already exists in account '{account}'")
             return
-        self.seen_lots.add(key)
-        if tx.action is Action.TRANSFER_IN:
+        if tx.action is _TRANSFER_IN:
             assert tx.basis is not None and tx.acquired is not None
-            cost, acquired = cents(tx.basis + tx.fees), tx.acquired
+            cost, acquired = (tx.basis + tx.fees).quantize(CENT, ROUND_HALF_UP), tx.acquired
         else:
-            cost, acquired = cents(tx.quantity * tx.price + tx.fees), tx.date
-        part = _Part(tx.account, lot, lot, tx.symbol, tx.quantity, cost, _NIL, acquired, acquired,
-                     False, seq, tx.id)
-        self.add_part(part)
+            cost, acquired = (tx.quantity * tx.price + tx.fees).quantize(CENT, ROUND_HALF_UP), tx.date
+        part = _Part(account, lot, lot, tx.symbol, tx.quantity, cost, _NIL, acquired, acquired, False, seq, tx.id)
+        pkey = (account, tx.symbol)
+        pos = self.positions.get(pkey)
+        if pos is None:
+            pos = self.positions[pkey] = []
+            self.opened[pkey] = seq
+        pos.append(part)
+        self.by_lot[key] = [part]
         acq = self.index.pending.get(key)
         if acq is not None and acq.seq == seq:
             for pm in acq.pending:  # matches made by earlier loss sales against this purchase
@@ -209,7 +281,7 @@ class _Ledger:
             for part in self.positions.get(key, []):
                 part.qty *= tx.ratio
 
-    def select(self, tx: Transaction) -> list[_Part] | None:
+    def select(self, seq: int, tx: Transaction) -> list[_Part] | None:
         """Open parts in the order this sale relieves them (specific id, else the relief method)."""
         if tx.lot:
             root = tx.lot if (tx.account, tx.lot) in self.by_lot else tx.lot.rsplit(".", 1)[0]
@@ -219,74 +291,90 @@ class _Ledger:
             else:
                 chosen = [p for p in parts if p.id == tx.lot]
             if not chosen:
-                self.issue(tx, "lot", f"lot '{tx.lot}' does not exist or is closed in account '{tx.account}'")
+                self.issue(seq, tx, "lot", f"lot '{tx.lot}' does not exist or is closed in account '{tx.account}'")
                 return None
             if any(p.symbol != tx.symbol for p in chosen):
-                self.issue(tx, "lot", f"lot '{tx.lot}' holds {chosen[0].symbol}, not {tx.symbol}")
+                self.issue(seq, tx, "lot", f"lot '{tx.lot}' holds {chosen[0].symbol}, not {tx.symbol}")
                 return None
             return chosen
         parts = self.positions.get((tx.account, tx.symbol), [])
         if len(parts) <= 1:
             return list(parts)  # nothing to order (a copy: dispose mutates the position)
-        ctx = ReliefContext(tx.date, tx.price, self.config.short_term_rate, self.config.long_term_rate)
-        return RELIEF_METHODS[self.config.method](parts, ctx)  # type: ignore[return-value]
+        config = self.config
+        ctx = ReliefContext(tx.date, tx.price, config.short_term_rate, config.long_term_rate)
+        return self.relieve(parts, ctx)  # type: ignore[return-value]
 
     def dispose(self, seq: int, tx: Transaction) -> None:
-        chosen = self.select(tx)
+        chosen = self.select(seq, tx)
         if chosen is None:
             return
-        held = sum((p.qty for p in chosen), _ZERO)
-        if held < tx.quantity:
+        quantity = tx.quantity
+        held = _ZERO
+        for p in chosen:  # enough shares? (the whole sum only for the message)
+            held += p.qty
+            if held >= quantity:
+                break
+        if held < quantity:
             what = f"lot '{tx.lot}'" if tx.lot else f"account '{tx.account}'"
-            self.issue(tx, "quantity", f"{tx.action.value}s {tx.quantity} {tx.symbol} but {what} holds only "
-                                       f"{held} on {tx.date}")
+            self.issue(seq, tx, "quantity", f"{tx.action.value}s {quantity} {tx.symbol} but {what} holds only "
+                                            f"{held} on {tx.date}")
             return
         # Relieve every share first: shares leaving in this sale can never replace its losses.
         chunks: list[tuple[_Part, Decimal, Decimal, Decimal]] = []
-        remaining = tx.quantity
+        remaining = quantity
         for part in chosen:
             if remaining <= 0:
                 break
-            q = min(part.qty, remaining)
-            if q == part.qty:
+            pq = part.qty
+            q = remaining if remaining < pq else pq
+            if q is pq:  # the whole part leaves
                 cost, adj = part.cost, part.adj
+                part.qty = pq - q
+                self.positions[(part.account, part.symbol)].remove(part)
+                self.by_lot[(part.account, part.lot)].remove(part)
             else:
-                cost, adj = cents(part.cost * q / part.qty), cents(part.adj * q / part.qty)
-            snapshot = _Part(part.account, part.lot, part.id, part.symbol, q, cost, adj, part.acquired,
-                             part.holding_start, part.absorbed, part.seq, part.transaction)
-            part.qty -= q
-            part.cost -= cost
-            part.adj -= adj
-            self.drop_if_empty(part)
-            chunks.append((snapshot, q, cost, adj))
+                cost = (part.cost * q / pq).quantize(CENT, ROUND_HALF_UP)
+                adj = (part.adj * q / pq).quantize(CENT, ROUND_HALF_UP)
+                part.qty = pq - q
+                part.cost -= cost
+                part.adj -= adj
+            chunks.append((part, q, cost, adj))
             remaining -= q
-        donated = tx.action is Action.DONATE
-        taxable = self.accounts[tx.account].taxable
-        total = _NIL if donated else cents(tx.quantity * tx.price - tx.fees)
-        proceeds = allocate(total, [q for _, q, _, _ in chunks])
-        for (snap, q, cost, adj), proceeds_q in zip(chunks, proceeds, strict=True):
+        donated = tx.action is _DONATE
+        taxable = self.taxable[tx.account]
+        total = _NIL if donated else (quantity * tx.price - tx.fees).quantize(CENT, ROUND_HALF_UP)
+        if len(chunks) == 1:
+            proceeds = [total - _ZERO]
+        else:
+            proceeds = allocate(total, [c[1] for c in chunks])
+        tid, account, symbol, day = tx.id, tx.account, tx.symbol, tx.date
+        append, append_seq = self.reliefs.append, self.relief_seqs.append
+        for (part, q, cost, adj), proceeds_q in zip(chunks, proceeds, strict=True):
             basis = cost + adj
             disallowed = permanent = _NIL
             if not donated and taxable and proceeds_q < basis:
-                disallowed, permanent = self.wash(seq, tx, snap, basis - proceeds_q)
-            self.reliefs.append(Relief(
-                tx.id, tx.account, tx.symbol, snap.id, q, snap.acquired, snap.holding_start, tx.date,
-                proceeds_q, basis, disallowed, permanent, term(snap.holding_start, tx.date), donated, taxable,
-            ))
+                disallowed, permanent = self.wash(seq, tx, part, q, basis - proceeds_q)
+            start = part.holding_start
+            append((tid, account, symbol, part.id, q, part.acquired, start, day, proceeds_q, basis, disallowed,
+                    permanent, _LONG if day >= long_term_on(start) else _SHORT, donated, taxable))
+            append_seq(seq)
 
     def held_unabsorbed(self, acq: Acquisition) -> Decimal:
         return sum((p.qty for p in self.by_lot.get((acq.account, acq.lot), []) if not p.absorbed), _ZERO)
 
-    def wash(self, seq: int, tx: Transaction, sold: _Part, loss: Decimal) -> tuple[Decimal, Decimal]:
+    def wash(self, seq: int, tx: Transaction, sold: _Part, sold_qty: Decimal,
+             loss: Decimal) -> tuple[Decimal, Decimal]:
         """Match a loss chunk to replacements; move the disallowed loss; return (disallowed, permanent)."""
         candidates = self.index.window(tx.account, tx.symbol, tx.date)
-        matches = match_replacements(candidates, sold.qty, seq, tx.account, sold.lot, self.held_unabsorbed)
+        if not candidates:
+            return _NIL, _NIL
+        matches = match_replacements(candidates, sold_qty, seq, tx.account, sold.lot, self.held_unabsorbed)
         if not matches:
             return _NIL, _NIL
         # Cumulative rounding over the matched shares, so a fully matched loss is disallowed exactly.
         shares = [m for _, m in matches]
         matched = sum(shares, _ZERO)
-        total = loss if matched == sold.qty else cents(loss * matched / sold.qty)
+        total = loss if matched == sold_qty else cents(loss * matched / sold_qty)
         amounts = allocate(total, shares)
         permanent = _NIL
         for (acq, m), amount in zip(matches, amounts, strict=True):
@@ -298,10 +386,11 @@ class _Ledger:
                 self.absorb_existing(acq, m, amount, start, pid)
             else:
                 self.index.add_pending(acq, PendingMatch(pid, m, amount, start, acq.tax_advantaged))
-            self.wash_sales.append(WashSale(
+            self.wash_sales.append((
                 tx.id, tx.account, sold.id, tx.date, acq.account, pid, acq.transaction, acq.date, m, amount,
                 acq.tax_advantaged,
             ))
+            self.wash_sale_seqs.append(seq)
         return total, permanent
 
     def absorb_existing(self, acq: Acquisition, qty: Decimal, amount: Decimal, start: date, pid: str) -> None:
@@ -322,14 +411,23 @@ class _Ledger:
             piece.absorbed = True
 
 
+# -- the whole history ---------------------------------------------------------------------------
 def book(
     transactions: Iterable[Transaction],
     accounts: Mapping[str, Account],
     securities: Mapping[str, Security] | None = None,
     config: LedgerConfig | None = None,
     as_of: date | None = None,
+    *,
+    workers: int | None = None,
 ) -> LedgerResult:
-    """Replay ``transactions`` (those dated on or before ``as_of``) into lots, reliefs and wash sales."""
+    """Replay ``transactions`` (those dated on or before ``as_of``) into lots, reliefs and wash sales.
+
+    ``workers`` is how many processes fold the households (``1``: this process only). By default
+    (``None``) a history of more than ``PARALLEL_MIN_TRANSACTIONS`` rows over several households
+    uses every available core, or ``DIRECTINDEX_WORKERS`` of them when that variable is set. The
+    result does not depend on it.
+    """
     securities = securities or {}
     config = config or LedgerConfig()
     # The fold allocates millions of small acyclic objects; the cyclic collector would rescan all of
@@ -337,33 +435,190 @@ def book(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _fold(transactions, accounts, securities, config, as_of)
+        txs = [t for t in transactions if as_of is None or t.date <= as_of]
+        txs.sort(key=_BY_DATE)  # stable: rows of one date keep their file order
+        sequenced = list(enumerate(txs))
+        account_of = list(map(_BY_ACCOUNT, txs))
+        screened = _screen(txs, account_of, accounts)
+        skip = set(screened[0])
+        n = _worker_count(workers, len(txs))
+        shares = _shares(sequenced, account_of, accounts, n) if n > 1 else None
+        if shares is None:
+            return _result([_records(_fold(sequenced, skip, accounts, securities, config))], screened)
+        return _result(_fold_parallel(shares, skip, accounts, securities, config, min(n, len(shares))), screened)
     finally:
         if enabled:
             gc.enable()
 
 
-def _fold(transactions: Iterable[Transaction], accounts: Mapping[str, Account],
-          securities: Mapping[str, Security], config: LedgerConfig, as_of: date | None) -> LedgerResult:
-    txs = [t for t in transactions if as_of is None or t.date <= as_of]
-    txs.sort(key=lambda t: t.date)  # stable: rows of one date keep their file order
-    sequenced = list(enumerate(txs))
-    ledger = _Ledger(accounts, securities, config, ReplacementIndex(sequenced, accounts, securities))
-    seen_ids: set[str] = set()
-    for seq, tx in sequenced:
-        if tx.id in seen_ids:
-            ledger.issue(tx, "id", f"duplicate id '{tx.id}'")
+def _fold(sequenced: list[tuple[int, Transaction]], skip: set[int], accounts: Mapping[str, Account],
+          securities: Mapping[str, Security], config: LedgerConfig) -> _Output:
+    index = ReplacementIndex(sequenced, accounts, securities)
+    return _Ledger(accounts, config, index).run(sequenced, skip)
+
+
+def _screen(txs: Sequence[Transaction], account_of: Sequence[str],
+            accounts: Mapping[str, Account]) -> tuple[list[int], list[InputIssue]]:
+    """Rows no household can judge alone (an id used twice, an unknown account): the fold skips them.
+
+    A skipped row still counts as a purchase for the wash-sale rule, as it always has: the index of
+    replacements is built from every row of a known account.
+    """
+    seqs: list[int] = []
+    issues: list[InputIssue] = []
+    if len(set(map(_BY_ID, txs))) == len(txs) and accounts.keys() >= set(account_of):
+        return seqs, issues  # the usual case, checked without a Python step per row
+    seen: set[str] = set()
+    for seq, tx in enumerate(txs):
+        if tx.id in seen:
+            seqs.append(seq)
+            issues.append(_issue(tx, "id", f"duplicate id '{tx.id}'"))
             continue
-        seen_ids.add(tx.id)
-        if tx.account not in accounts and not (tx.action is Action.SPLIT and not tx.account):
-            ledger.issue(tx, "account", f"unknown account '{tx.account}'")
-            continue
-        action = tx.action
-        if action in _ACQUIRE_ACTIONS:
-            ledger.acquire(seq, tx)
-        elif action in _DISPOSE_ACTIONS:
-            ledger.dispose(seq, tx)
-        elif action is Action.SPLIT:
-            ledger.split(tx)
-    lots = tuple(p.export() for parts in ledger.positions.values() for p in parts if p.qty > 0)
-    return LedgerResult(lots, tuple(ledger.reliefs), tuple(ledger.wash_sales), tuple(ledger.errors))
+        seen.add(tx.id)
+        if tx.account not in accounts and not (tx.action is _SPLIT and not tx.account):
+            seqs.append(seq)
+            issues.append(_issue(tx, "account", f"unknown account '{tx.account}'"))
+    return seqs, issues
+
+
+def _worker_count(requested: int | None, n_transactions: int) -> int:
+    """Processes to fold with: the request, else the variable or the cores for a large history."""
+    if requested is None:
+        env = os.environ.get(WORKERS_ENV, "").strip()
+        if env.isdigit():
+            requested = int(env)
+        elif hasattr(os, "sched_getaffinity"):
+            requested = len(os.sched_getaffinity(0))
+        else:
+            requested = os.cpu_count() or 1
+        if n_transactions <= PARALLEL_MIN_TRANSACTIONS:
+            return 1
+    if requested <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+        return 1
+    return requested
+
+
+def _shares(sequenced: list[tuple[int, Transaction]], account_of: Sequence[str], accounts: Mapping[str, Account],
+            n: int) -> list[list[tuple[int, Transaction]]] | None:
+    """Cut the history into shares of whole households (``None``: there is only one household).
+
+    One share for this process and ``_CHUNKS_PER_WORKER`` for each of the ``n - 1`` workers, sized by
+    their weights.
+
+    A split row with an empty account goes to every share; rows of unknown accounts go nowhere (they
+    are reported and skipped, and no household counts them as purchases).
+    """
+    per_account = Counter(account_of)
+    per_household: Counter[str] = Counter()
+    for a, k in per_account.items():
+        acct = accounts.get(a)
+        if acct is not None:
+            per_household[acct.household] += k
+    n = min(n, len(per_household))
+    if n <= 1:
+        return None
+    weights = [_HOME_WEIGHT] + [1 / _CHUNKS_PER_WORKER] * ((n - 1) * _CHUNKS_PER_WORKER)
+    load = [0] * len(weights)
+    share_of_household: dict[str, int] = {}
+    for h, k in sorted(per_household.items(), key=lambda hk: (-hk[1], hk[0])):
+        # The largest household first, onto the share it fills least.
+        i = min(range(len(weights)), key=lambda j: (load[j] + k) / weights[j])
+        share_of_household[h] = i
+        load[i] += k
+    share_of = {a: share_of_household.get(acct.household, 0) for a, acct in accounts.items()}
+    # -1: every share. Only a split can have an empty account; other such rows are skipped anyway.
+    share_of.setdefault("", -1)
+    where = list(map(share_of.get, account_of))
+    return [list(itertools.compress(sequenced, map(frozenset({i, -1}).__contains__, where)))
+            for i in range(len(weights))]
+
+
+# What forked workers read: set just before the pool forks, so it is inherited, never pickled.
+_FORKED: dict[int, tuple[Any, ...]] = {}
+_TOKENS = itertools.count()
+
+
+def _fold_parallel(shares: list[list[tuple[int, Transaction]]], skip: set[int], accounts: Mapping[str, Account],
+                   securities: Mapping[str, Security], config: LedgerConfig, workers: int) -> list[_Output]:
+    """Fold share 0 here and the others in ``workers - 1`` forked processes; theirs come back as columns."""
+    token = next(_TOKENS)
+    _FORKED[token] = (shares, skip, accounts, securities, config, decimal.getcontext().copy())
+    try:
+        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=mp.get_context("fork")) as pool:
+            futures = [pool.submit(_fold_forked, token, i) for i in range(1, len(shares))]
+            done = [_records(_fold(shares[0], skip, accounts, securities, config))]
+            done += [_records(_unpack(f.result())) for f in futures]
+            return done
+    finally:
+        del _FORKED[token]
+
+
+def _fold_forked(token: int, i: int) -> tuple[Any, ...]:
+    shares, skip, accounts, securities, config, context = _FORKED[token]
+    decimal.setcontext(context)
+    return _pack(_fold(shares[i], skip, accounts, securities, config))
+
+
+# Field kinds of the records, for the trip between processes: pickling a Decimal or a date one at a
+# time costs several times more than the fold spent making it, so Decimals travel as strings (exact:
+# ``Decimal(str(d))`` keeps sign, digits and exponent) and equal dates as one object.
+_LOT_KINDS = "sssDdDDddo"
+_RELIEF_KINDS = "ssssDdddDDDDooo"
+_WASH_SALE_KINDS = "sssdsssdDDo"
+
+
+def _columns(rows: list[tuple[Any, ...]], kinds: str) -> list[Any]:
+    if not rows:
+        return []
+    out: list[Any] = []
+    for col, kind in zip(zip(*rows, strict=True), kinds, strict=True):
+        if kind == "D":
+            out.append(list(map(str, col)))
+        elif kind == "d":
+            memo: dict[date, date] = {}
+            out.append(list(map(memo.setdefault, col, col)))
+        else:
+            out.append(col)
+    return out
+
+
+def _rows(cols: list[Any], kinds: str) -> list[tuple[Any, ...]]:
+    if not cols:
+        return []
+    decoded = [list(map(Decimal, c)) if k == "D" else c for c, k in zip(cols, kinds, strict=True)]
+    return list(zip(*decoded, strict=True))
+
+
+def _pack(out: _Output) -> tuple[Any, ...]:
+    return (_columns(out.lots, _LOT_KINDS), out.lot_seqs, _columns(out.reliefs, _RELIEF_KINDS), out.relief_seqs,
+            _columns(out.wash_sales, _WASH_SALE_KINDS), out.wash_sale_seqs, out.errors, out.error_seqs)
+
+
+def _unpack(packed: tuple[Any, ...]) -> _Output:
+    lots, lot_seqs, reliefs, relief_seqs, wash_sales, wash_sale_seqs, errors, error_seqs = packed
+    return _Output(_rows(lots, _LOT_KINDS), lot_seqs, _rows(reliefs, _RELIEF_KINDS), relief_seqs,
+                   _rows(wash_sales, _WASH_SALE_KINDS), wash_sale_seqs, errors, error_seqs)
+
+
+def _merged(runs: list[tuple[list[int], list[Any]]]) -> list[Any]:
+    """The records of all shares in the order of the rows that made them (stable within a share)."""
+    if len(runs) == 1:
+        return runs[0][1]
+    keys = list(itertools.chain.from_iterable(k for k, _ in runs))
+    items = list(itertools.chain.from_iterable(x for _, x in runs))
+    return list(map(items.__getitem__, sorted(range(len(keys)), key=keys.__getitem__)))
+
+
+def _records(out: _Output) -> _Output:
+    """The same output with records in place of field tuples."""
+    return _Output(list(itertools.starmap(Lot, out.lots)), out.lot_seqs,
+                   list(itertools.starmap(Relief, out.reliefs)), out.relief_seqs,
+                   list(itertools.starmap(WashSale, out.wash_sales)), out.wash_sale_seqs, out.errors, out.error_seqs)
+
+
+def _result(outs: list[_Output], screened: tuple[list[int], list[InputIssue]]) -> LedgerResult:
+    lots = _merged([(o.lot_seqs, o.lots) for o in outs])
+    reliefs = _merged([(o.relief_seqs, o.reliefs) for o in outs])
+    wash_sales = _merged([(o.wash_sale_seqs, o.wash_sales) for o in outs])
+    errors = _merged([screened] + [(o.error_seqs, o.errors) for o in outs])
+    return LedgerResult(tuple(lots), tuple(reliefs), tuple(wash_sales), tuple(errors))

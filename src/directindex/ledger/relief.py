@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
 from typing import Protocol
 
 from directindex.ledger.holding import term
@@ -48,12 +49,15 @@ def _basis_per_share(p: OpenPart) -> Decimal:
     return (p.cost + p.adj) / p.qty
 
 
+_ACQUIRED_SEQ = attrgetter("acquired", "seq")  # (acquired, seq), without a Python call per part
+
+
 def _fifo(parts: Sequence[OpenPart], ctx: ReliefContext) -> list[OpenPart]:
-    return sorted(parts, key=lambda p: (p.acquired, p.seq))
+    return sorted(parts, key=_ACQUIRED_SEQ)
 
 
 def _lifo(parts: Sequence[OpenPart], ctx: ReliefContext) -> list[OpenPart]:
-    return sorted(parts, key=lambda p: (p.acquired, p.seq), reverse=True)
+    return sorted(parts, key=_ACQUIRED_SEQ, reverse=True)
 
 
 def _hifo(parts: Sequence[OpenPart], ctx: ReliefContext) -> list[OpenPart]:
