@@ -113,7 +113,7 @@ class OptimizerConstructor:
         # 1e-6 gaps: a backtest re-solves hundreds of times; weights are rounded to whole shares anyway
         self.optimizer = TrackingErrorOptimizer(risk_model, self.universe, Policy(te_budget=config.te_budget),
                                                 SolverConfig(tolerance=1e-6, diagnose=False, over_budget="relax",
-                                                             min_segments=8))
+                                                             min_segments=4, max_segments=4))
         self.last_result: object | None = None
         self.alerts: list[str] = []
 

@@ -152,4 +152,5 @@ class SolverConfig:
     over_budget: str = "min_te"
     # lot segments per name in a rebalance, at least (1, 2, 4 or 8; more lots are merged in sale order)
     min_segments: int = 0
+    max_segments: int = 8  # at most (a smaller problem re-solves faster; lots are still relieved exactly)
     relax_slack: float = 0.10

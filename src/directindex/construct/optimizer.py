@@ -352,7 +352,8 @@ class TrackingErrorOptimizer:
             )
         most = max((len(v) for v in views.values()), default=1)
         most = max(most, self.solver.min_segments)  # a fixed structure: one compile for a whole backtest
-        segments = next((k for k in SEGMENT_STEPS if k >= most), SEGMENT_STEPS[-1])
+        steps = [k for k in SEGMENT_STEPS if k <= max(1, self.solver.max_segments)]
+        segments = next((k for k in steps if k >= most), steps[-1])
         caps, tax, gain, groups = lot_segments(views, n, segments, value)
         return _Case(
             holdings.account,
