@@ -304,3 +304,34 @@ def test_peer_score_matrix_matches_the_per_name_scores() -> None:
     for c in out:
         assert out[c] == pytest.approx(expected[c])
     assert sum(out.values()) == pytest.approx(sum(sold.values()))
+
+
+def test_pass_indexes_match_a_full_scan():
+    """The group -> symbols and account -> lots indexes built once per pass equal the rescans they replace.
+
+    GOOG and GOOGL are one identical group: the drip warning for a GOOGL holding in the Roth and the
+    restricted entry both name the whole group, whichever symbol was harvested.
+    """
+    from directindex.harvest.plan import _Context
+    from directindex.ledger.view import lot_table
+
+    accts, txs = household("""
+        B1,2024-01-10,JOINT,buy,GOOG,100,120,0,,,,
+        B2,2024-01-10,ROTH,buy,GOOGL,10,80,0,,,,
+        B3,2024-01-10,JOINT,buy,XOM,50,120,0,,,,
+        B4,2024-02-10,ROTH,buy,XOM,5,80,0,,,,
+    """)
+    policy = policy_from_mapping({"accounts": {"ROTH": {"drip": ["GOOGL"]}}})
+    p = plan_harvest(accts, SECURITIES, txs, PRICES, AS_OF, policy)
+    assert [(w.account, w.symbol, w.code) for w in p.warnings] == [("ROTH", "GOOGL", "drip")]
+    assert "GOOG/GOOGL" in p.warnings[0].message
+    assert {(e.group, e.symbols) for e in p.restricted} == {("alphabet", ("GOOG", "GOOGL")), ("XOM", ("XOM",))}
+    led = book(txs, accts, SECURITIES)
+    table = lot_table(led.lots, accts, SECURITIES, sorted({x.symbol for x in led.lots} | set(PRICES)))
+    ctx = _Context(AS_OF, accts, SECURITIES, policy, dict(PRICES), table, led, {})
+    for g in {*(s.group for s in SECURITIES.values()), "NOPE"}:
+        full = {s for s, sec in SECURITIES.items() if sec.group == g} | {s for s in table.symbols
+                                                                         if ctx.group(s) == g}
+        assert ctx.group_symbols(g) == tuple(sorted(full))
+    for a in [*accts, "NOPE"]:
+        assert ctx.lots_of(a) == tuple(x for x in led.lots if x.account == a)

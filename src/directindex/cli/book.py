@@ -25,6 +25,7 @@ from directindex.workflow.context import BookView
 from directindex.workflow.harvest_engine import HarvestEngineProposer
 from directindex.workflow.lock import BookLocked
 from directindex.workflow.prices import load_prices
+from directindex.workflow.rebalance import Rebalancer
 from directindex.workflow.run import daily_run
 
 P = ParamSpec("P")
@@ -144,11 +145,11 @@ def run_cmd(
     db: DbOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """The daily run over every account: changes, proposals, approval routing."""
+    """The daily run over every account: changes, harvest and triggered rebalances, approval routing."""
     day = _day(as_of)
     px = load_prices(prices, day) if prices else {}
     engine = open_book(db)
-    proposer = HarvestEngineProposer(prices_history=_history(prices))
+    proposer = HarvestEngineProposer(prices_history=_history(prices))  # its risk model serves the rebalancer too
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=stderr, transient=False, disable=fmt is not Format.table) as bar:
         task = bar.add_task(f"run {day}", total=None)
@@ -156,7 +157,8 @@ def run_cmd(
         def tick(done: int, total: int, account: str) -> None:
             bar.update(task, completed=done, total=total, description=f"run {day} {account}")
 
-        report = daily_run(engine, day, px, proposer, prices_label=str(prices or ""), progress=tick)
+        report = daily_run(engine, day, px, proposer, prices_label=str(prices or ""), progress=tick,
+                           rebalancer=Rebalancer())
     if fmt is Format.json:
         emit_json(report.as_dict())
         return

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
@@ -70,7 +70,12 @@ def _money(x: Decimal) -> Decimal:
 
 @dataclass
 class _Context:
-    """Working state of one pass (internal)."""
+    """Working state of one pass (internal).
+
+    The indexes below are built once per pass: a heavy day harvests hundreds of groups per account,
+    and looking each group's symbols or each account's lots up by rescanning the securities or the
+    ledger grew with groups x symbols.
+    """
 
     as_of: date
     accounts: Mapping[str, Account]
@@ -80,15 +85,36 @@ class _Context:
     table: LotTable
     ledger: LedgerResult
     household_accounts: dict[str, list[str]]
+    _groups: dict[str, str] = field(default_factory=dict, repr=False)
+    _symbols_of: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
+    _lots_of: dict[str, tuple[Lot, ...]] | None = field(default=None, repr=False)
 
     def group(self, symbol: str) -> str:
-        sec = self.securities.get(symbol)
-        return sec.group if sec else symbol
+        g = self._groups.get(symbol)
+        if g is None:
+            sec = self.securities.get(symbol)
+            g = self._groups[symbol] = sec.group if sec else symbol
+        return g
 
     def group_symbols(self, group: str) -> tuple[str, ...]:
-        syms = {s for s, sec in self.securities.items() if sec.group == group}
-        syms |= {s for s in self.table.symbols if self.group(s) == group}
-        return tuple(sorted(syms))
+        """Every symbol of the identical group: in the security master or among the open lots."""
+        if self._symbols_of is None:
+            members: dict[str, set[str]] = defaultdict(set)
+            for s, sec in self.securities.items():
+                members[sec.group].add(s)
+            for s in self.table.symbols:
+                members[self.group(s)].add(s)
+            self._symbols_of = {g: tuple(sorted(v)) for g, v in members.items()}
+        return self._symbols_of.get(group, ())
+
+    def lots_of(self, account: str) -> tuple[Lot, ...]:
+        """The account's open lots, in ledger order."""
+        if self._lots_of is None:
+            by: dict[str, list[Lot]] = defaultdict(list)
+            for x in self.ledger.lots:
+                by[x.account].append(x)
+            self._lots_of = {a: tuple(v) for a, v in by.items()}
+        return self._lots_of.get(account, ())
 
     def term(self, lot: Lot) -> Term:
         return Term.LONG if self.as_of >= lot.long_term_on else Term.SHORT
@@ -398,7 +424,7 @@ class _Planner:
 
     def holdings(self, account: str, trades: Sequence[HarvestTrade]) -> tuple[dict[str, float], tuple[Lot, ...]]:
         sold = {(t.account, t.lot) for t in trades if t.side is Side.SELL}
-        lots = tuple(x for x in self.ctx.ledger.lots if x.account == account and (x.account, x.lot) not in sold)
+        lots = tuple(x for x in self.ctx.lots_of(account) if (x.account, x.lot) not in sold)
         value: dict[str, float] = defaultdict(float)
         for x in lots:
             if x.symbol in self.ctx.prices:
@@ -465,7 +491,7 @@ class _Planner:
                 continue
             hh = ctx.accounts[account].household
             restricted = {g for (h, g) in self.restricted_groups() if h == hh}
-            held_groups = {ctx.group(x.symbol) for x in ctx.ledger.lots if x.account == account}
+            held_groups = {ctx.group(x.symbol) for x in ctx.lots_of(account)}
             for sale in ctx.ledger.realized(ctx.as_of.year) + ctx.ledger.realized(ctx.as_of.year - 1):
                 if sale.account != account or sale.proceeds >= sale.cost_basis:
                     continue
@@ -585,8 +611,7 @@ class _Planner:
         return float(sum(float(x) * w for x, w in vals if x is not None) / total)
 
     def account_value(self, account: str) -> float:
-        return sum(float(x.quantity * self.ctx.prices.get(x.symbol, ZERO)) for x in self.ctx.ledger.lots
-                   if x.account == account)
+        return sum(float(x.quantity * self.ctx.prices.get(x.symbol, ZERO)) for x in self.ctx.lots_of(account))
 
     # -- restricted list and warnings ----------------------------------------------------------
     def restricted_groups(self) -> dict[tuple[str, str], tuple[date, str]]:
@@ -623,11 +648,17 @@ class _Planner:
                     f"pending buy order {o.id} of {o.quantity} shares of {o.symbol} in account {o.account} is on the "
                     f"restricted list until {hit[0] + SAFE_AFTER}: filled before then it washes the loss sale of "
                     f"{hit[0]}; cancel or delay it"))
+        held_by: dict[str, dict[str, set[str]]] = {}  # account -> group -> symbols held
         for hh, g in sorted(self.sold_loss):
             symbols = self.ctx.group_symbols(g)
             for account in ctx.household_accounts[hh]:
                 ap = ctx.policy.account(account)
-                held = sorted({x.symbol for x in ctx.ledger.lots if x.account == account and ctx.group(x.symbol) == g})
+                if account not in held_by:
+                    mine: dict[str, set[str]] = defaultdict(set)
+                    for x in ctx.lots_of(account):
+                        mine[ctx.group(x.symbol)].add(x.symbol)
+                    held_by[account] = mine
+                held = sorted(held_by[account].get(g, ()))
                 for s in held:
                     if ap.drip_on(s):
                         out.append(Warning(

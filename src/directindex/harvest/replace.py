@@ -118,9 +118,11 @@ class PeerReplacer:
         corr = cov / np.sqrt(np.clip(var_s[:, None] * var_c[None, :], 1e-300, None))
         k = _beta_column(model)
         beta_gap = np.abs(b[rows, k][None, :] - b[srows, k][:, None])
-        cand_sector = np.array([request.sectors.get(c, "") for c in cands], dtype=object)
-        sold_sector = np.array([request.sectors.get(s, "") for s in sold], dtype=object)
-        same = (cand_sector[None, :] == sold_sector[:, None]) & (sold_sector[:, None] != "")
+        # sectors as integer codes ("" is code 0: no sector matches nothing)
+        code: dict[str, int] = {"": 0}
+        cand_sector = np.array([code.setdefault(request.sectors.get(c, ""), len(code)) for c in cands])
+        sold_sector = np.array([code.setdefault(request.sectors.get(s, ""), len(code)) for s in sold])
+        same = (cand_sector[None, :] == sold_sector[:, None]) & (sold_sector[:, None] != 0)
         return cands, corr - 0.5 * beta_gap + 0.1 * same.astype(float)
 
     def __call__(self, request: ReplacementRequest) -> Mapping[str, float]:
@@ -133,12 +135,13 @@ class PeerReplacer:
             by_name = np.argsort(np.array(cands, dtype=object), kind="stable") if cands else np.zeros(0, int)
             rank = np.empty(len(cands), dtype=np.int64)
             rank[by_name] = np.arange(len(cands))
+            # every sold name's ranking in one sort: highest score first, ties by symbol
+            tops = np.lexsort((np.broadcast_to(rank, matrix.shape), -matrix), axis=-1)[:, :size]
         for r, sold in enumerate(sold_names):
             dollars = request.sold[sold]
             if batch is not None:
                 row = matrix[r]
-                top = np.lexsort((rank, -row))[:size]  # highest score first, ties by symbol
-                ranked = [(cands[int(i)], float(row[i])) for i in top]
+                ranked = [(cands[int(i)], float(row[i])) for i in tops[r]]
             else:
                 scores = self.scores(sold, request)
                 ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:size]

@@ -28,7 +28,19 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    # Exact-type fast paths first (a run serializes millions of plain values; ``isinstance`` against the
+    # ``Mapping`` ABC is the slow part); subclasses (a ``str`` Enum) fall through to the full checks.
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is dict:
+        return {str(k): _plain(v) for k, v in value.items()}
+    if t is list or t is tuple:
+        return [_plain(v) for v in value]
     if isinstance(value, Decimal):
         # Normalized text, so 10.50 and 10.5 are the same number in a fingerprint or a hash.
         return format(value.normalize(), "f")
@@ -43,9 +55,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def canonical_json(value: Any) -> str:
-    """One text per value: sorted keys, no spaces, exact decimals as text."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def plain_json(value: Any) -> Any:
+    """``value`` as JSON types only (str keys; decimals, dates and enums as text): what ``canonical_json`` encodes."""
+    return _plain(value)
+
+
+def canonical_json(value: Any, *, plain: bool = False) -> str:
+    """One text per value: sorted keys, no spaces, exact decimals as text.
+
+    ``plain=True``: ``value`` is already :func:`plain_json` output (JSON types, str keys), so the walk
+    over it is skipped; the text is the same.
+    """
+    return json.dumps(value if plain else _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def sha256_text(text: str | bytes) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from directindex.store.models import AuditHeadRow, AuditRow
-from directindex.store.repo import canonical_json, now_iso, sha256_text
+from directindex.store.repo import canonical_json, now_iso, plain_json, sha256_text
 
 GENESIS = "0" * 64
 
@@ -40,13 +40,19 @@ def record_hash(seq: int, at: str, kind: str, subject: str, payload_json: str, p
     return sha256_text(body + prev_hash)
 
 
-def append(conn: Connection, kind: str, subject: str, payload: Mapping[str, Any]) -> AuditRecord:
-    """Append one record to the chain (call inside a ``write_tx``, which serializes writers)."""
+def append(conn: Connection, kind: str, subject: str, payload: Mapping[str, Any], *,
+           plain: bool = False) -> AuditRecord:
+    """Append one record to the chain (call inside a ``write_tx``, which serializes writers).
+
+    ``plain=True``: ``payload`` is already ``plain_json`` output (a proposal's trades, serialized once
+    for its row, are not walked again for its record).
+    """
     head = conn.execute(select(AuditHeadRow.seq, AuditHeadRow.hash).where(AuditHeadRow.id == 1)).first()
     seq, prev = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
     seq += 1
     at = now_iso()
-    body = canonical_json(payload)
+    content = dict(payload) if plain else plain_json(payload)
+    body = canonical_json(content, plain=True)
     h = record_hash(seq, at, kind, subject, body, prev)
     conn.execute(
         insert(AuditRow).values(seq=seq, at=at, kind=kind, subject=subject, payload=body, prev_hash=prev, hash=h)
@@ -55,7 +61,7 @@ def append(conn: Connection, kind: str, subject: str, payload: Mapping[str, Any]
         conn.execute(insert(AuditHeadRow).values(id=1, seq=seq, hash=h))
     else:
         conn.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=seq, hash=h))
-    return AuditRecord(seq, at, kind, subject, json.loads(body), prev, h)
+    return AuditRecord(seq, at, kind, subject, content, prev, h)
 
 
 def verify(conn: Connection) -> list[str]:

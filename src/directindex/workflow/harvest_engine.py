@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from directindex.workflow.context import BookView
 
 ZERO = Decimal(0)
-WORKFLOW_ONLY = ("approval", "risk")  # policy.toml sections the workflow reads and the engine does not
+WORKFLOW_ONLY = ("approval", "risk", "rebalance")  # policy.toml sections the workflow reads and the engine does not
 
 
 def harvest_mapping(policy: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,6 +74,7 @@ class HarvestEngineProposer:
     name: str = "harvest-engine"
     _drafts: dict[str, ProposalDraft] = field(default_factory=dict, repr=False)
     _as_of: date | None = field(default=None, repr=False)
+    model_: FactorRiskModel | None = field(default=None, repr=False)  # the run's risk model, for the rebalancer
 
     def prepare(self, view: BookView, prices: Mapping[str, Decimal]) -> None:
         """One pass over the whole book as of the view's date; split into one draft per account."""
@@ -83,6 +84,7 @@ class HarvestEngineProposer:
             from directindex.harvest.inputs import risk_model_for
 
             model = risk_model_for(self.prices_history, view.securities, view.as_of)
+        self.model_ = model
         self._drafts = {}
         for household, members in sorted(view.households.items()):
             ids = {a.account for a in members}

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from directindex.store.db import StoreError, write_tx
 from directindex.store.models import OrderRow, ProposalRow, TransitionRow
-from directindex.store.repo import canonical_json, now_iso
+from directindex.store.repo import canonical_json, now_iso, plain_json
 from directindex.workflow import audit
 from directindex.workflow.approval import ApprovalPolicy, Routing
 from directindex.workflow.proposer import ProposalDraft
@@ -75,28 +75,28 @@ class ProposalView:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
-def _draft_json(draft: ProposalDraft) -> dict[str, str]:
-    def rows(items: Any) -> str:
-        return canonical_json([{k: getattr(i, k) for k in i.__slots__} for i in items])
+def _draft_plain(draft: ProposalDraft) -> dict[str, Any]:
+    def rows(items: Any) -> Any:
+        return plain_json([{k: getattr(i, k) for k in i.__slots__} for i in items])
 
     return {"trades": rows(draft.trades), "blocked": rows(draft.blocked), "restricted": rows(draft.restricted),
-            "summary": canonical_json(draft.summary)}
+            "summary": plain_json(draft.summary)}
 
 
 def create(conn: Connection, pid: str, account: str, household: str, as_of: date, proposer: str,
            draft: ProposalDraft, policy: ApprovalPolicy, routing: Routing, evidence: dict[str, Any]) -> None:
     """Store a new proposal as a draft, then route it: auto-approved, or pending with its approver."""
     at = now_iso()
-    body = _draft_json(draft)
+    # Walked into JSON types once: the row and the audit record carry the same text for each part.
+    plain = _draft_plain(draft)
+    body = {k: canonical_json(v, plain=True) for k, v in plain.items()}
     conn.execute(insert(ProposalRow).values(
         id=pid, account=account, household=household, as_of=as_of, state=State.DRAFT.value, proposer=proposer,
         created_at=at, updated_at=at, policy=canonical_json(policy.as_dict()),
         routing=canonical_json(routing.as_dict()), approver=routing.approver, **body))
     audit.append(conn, "proposal", pid, {
-        "account": account, "as_of": as_of, "proposer": proposer, "trades": json.loads(body["trades"]),
-        "blocked": json.loads(body["blocked"]), "restricted": json.loads(body["restricted"]),
-        "summary": json.loads(body["summary"]), "policy": policy.as_dict(), "routing": routing.as_dict(),
-        "evidence": evidence})
+        **plain_json({"account": account, "as_of": as_of, "proposer": proposer, "policy": policy.as_dict(),
+                      "routing": routing.as_dict(), "evidence": evidence}), **plain}, plain=True)
     if routing.auto:
         transition(conn, pid, State.PENDING_APPROVAL, "policy", "submitted for approval")
         transition(conn, pid, State.APPROVED, "policy:auto",

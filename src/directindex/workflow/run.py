@@ -8,7 +8,12 @@ break get no proposal until the break is resolved.
 
 What changed since the last run, per account: new transactions, new cash (sale proceeds less purchase
 cost since then: the book keeps no cash balance), new harvestable losses, restricted-list entries
-that expired, open breaks, and tracking error past the alert level when the proposer reports one.
+that expired, open breaks, and tracking error past the alert level (reported by the proposer, or
+measured by the rebalancer on the account's holdings).
+
+Then the rebalancer (:mod:`directindex.workflow.rebalance`) adds rebalance trades to the proposals of
+the accounts whose triggers fire (tracking error drift, new cash, the rebalance cadence), with one
+compiled optimizer for the whole run and the household's proposals of the day as its wash-sale guard.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
+from threadpoolctl import threadpool_limits
 
 from directindex.ledger.records import Action
 from directindex.store.db import write_tx
-from directindex.store.models import AccountRow, RunAccountRow, RunRow
+from directindex.store.models import AccountRow, ProposalRow, RunAccountRow, RunRow
 from directindex.store.repo import canonical_json, now_iso
 from directindex.workflow import audit, lock, proposals
 from directindex.workflow.approval import policy_for, route
@@ -34,6 +40,7 @@ from directindex.workflow.context import BookView
 from directindex.workflow.faults import crash_point
 from directindex.workflow.harvest_engine import HarvestEngineProposer
 from directindex.workflow.proposer import ProposalContext, ProposalDraft, Proposer
+from directindex.workflow.rebalance import HouseholdDay, Rebalancer, stored_trades
 from directindex.workflow.reconcile import open_breaks
 
 ZERO = Decimal(0)
@@ -60,6 +67,11 @@ class RunReport:
 def default_proposer() -> Proposer:
     """The harvest engine over the whole book (replacements, swap-backs, household guard)."""
     return HarvestEngineProposer()
+
+
+def default_rebalancer() -> Rebalancer:
+    """Triggered rebalances with the tracking-error optimizer (needs a risk model: a prices history)."""
+    return Rebalancer()
 
 
 def _snapshot(ctx: ProposalContext, draft: ProposalDraft, breaks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -102,9 +114,24 @@ def _changes(ctx: ProposalContext, snap: dict[str, Any], prev: dict[str, Any] | 
 
 
 def daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], proposer: Proposer | None = None,
-              *, owner: str | None = None, prices_label: str = "", progress: Progress | None = None) -> RunReport:
-    """Run the day for every account; safe to repeat and to resume after a crash."""
-    proposer = proposer or default_proposer()
+              *, owner: str | None = None, prices_label: str = "", progress: Progress | None = None,
+              rebalancer: Rebalancer | None = None) -> RunReport:
+    """Run the day for every account; safe to repeat and to resume after a crash.
+
+    Without a proposer: the harvest engine and the default rebalancer. A caller passing its own
+    proposer passes ``rebalancer`` too when the run should rebalance.
+    """
+    if proposer is None:
+        proposer = default_proposer()
+        rebalancer = rebalancer or default_rebalancer()
+    # The run's matrices are per account and small: a multi-threaded BLAS spends more waking its
+    # threads than multiplying, and on a loaded machine far more.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _daily_run(engine, as_of, prices, proposer, owner, prices_label, progress, rebalancer)
+
+
+def _daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], proposer: Proposer, owner: str | None,
+               prices_label: str, progress: Progress | None, rebalancer: Rebalancer | None) -> RunReport:
     owner = owner or f"run {as_of} by {os.environ.get('USER', 'unknown')}@{socket.gethostname()}"
     with lock.held(engine, "run", owner):
         with write_tx(engine) as conn:
@@ -131,15 +158,40 @@ def daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], propos
                 return RunReport(run_id, as_of, n_accounts, 0, len(done), (), 0, 0, ())
             breaks = open_breaks(conn)
             view = BookView.build(conn, as_of)
+            # what the day's stored proposals trade (a resumed run's household guard sees them)
+            stored: dict[str, tuple[Any, ...]] = {}
+            if rebalancer is not None and done:
+                for s_acct, s_trades in conn.execute(select(ProposalRow.account, ProposalRow.trades)
+                                                     .where(ProposalRow.as_of == as_of)):
+                    stored[s_acct] = stored_trades(json.loads(s_trades))
         prev_as_of = prev_run[1] if prev_run is not None else None
         prepare = getattr(proposer, "prepare", None)
         if prepare is not None:
             prepare(view, prices)
+        if rebalancer is not None:
+            rebalancer.prepare(view, prices, getattr(proposer, "model_", None))
         accounts = sorted(view.accounts)
         made: list[str] = []
         blocked: list[str] = []
         auto = pending = 0
-        counts = {"new_harvestable_losses": 0, "restricted_expired": 0, "new_cash": 0, "tracking_error_drift": 0}
+        counts = {"new_harvestable_losses": 0, "restricted_expired": 0, "new_cash": 0, "tracking_error_drift": 0,
+                  "rebalanced": 0}
+        drafts: dict[str, ProposalDraft] = {}
+        days: dict[str, HouseholdDay] = {}
+
+        def household_day(household: str) -> HouseholdDay:
+            # every member's trades of the day: stored, or the proposer's draft until the member is done
+            if household not in days:
+                day = days[household] = HouseholdDay()
+                for member in view.households[household]:
+                    a = member.account
+                    if a in done:
+                        day.trades[a] = stored.get(a, ())
+                    else:
+                        drafts[a] = proposer(view.context(a, prices))
+                        day.trades[a] = drafts[a].trades
+            return days[household]
+
         for i, acct in enumerate(accounts):
             if acct in done:
                 if progress:
@@ -147,11 +199,22 @@ def daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], propos
                 continue
             ctx = view.context(acct, prices)
             acct_breaks = breaks.get(acct, [])
-            draft = proposer(ctx)
+            if rebalancer is not None:
+                hh_day = household_day(ctx.account.household)
+                draft = drafts.pop(acct)
+            else:
+                draft = proposer(ctx)
+            changes = _changes(ctx, _snapshot(ctx, draft, acct_breaks), previous.get(acct), prev_as_of, acct_breaks)
+            if rebalancer is not None and not acct_breaks:
+                draft = rebalancer(ctx, draft, changes, prev_as_of, hh_day)
+                hh_day.trades[acct] = draft.trades
             snap = _snapshot(ctx, draft, acct_breaks)
-            changes = _changes(ctx, snap, previous.get(acct), prev_as_of, acct_breaks)
+            if "tracking_error_drift" in changes:
+                snap["tracking_error"] = changes["tracking_error_drift"].get("tracking_error", snap["tracking_error"])
+            counts["rebalanced"] += 1 if any(t.reason == "rebalance" for t in draft.trades) else 0
             for k in counts:
-                counts[k] += 1 if changes.get(k) else 0
+                if k != "rebalanced":
+                    counts[k] += 1 if changes.get(k) else 0
             pid: str | None = None
             if acct_breaks:
                 status = "blocked_by_breaks"
