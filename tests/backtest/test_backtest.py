@@ -284,3 +284,28 @@ def test_break_even_sale_after_a_recent_buy_is_not_washed(small: tuple[BacktestM
     sim._execute(later, [Order("sell", j, 1.0, row, "rebalance")], prices, tradable)
     assert not any(tx.action.value == "sell" for tx in sim.transactions)
     assert len(sim.book(later).wash_sales) == 0
+
+
+def test_gain_budget_unwinds_a_concentrated_position_gradually(small: tuple[BacktestMarket, BacktestConfig]) -> None:
+    """A $200k position at a tenth of its value in basis: with a $15k annual gain budget the rebalances
+    realize at most about that much net gain in the year (whole-share rounding aside), where without one
+    they sell most of it at once to meet the TE budget."""
+    from datetime import date
+
+    from directindex.backtest import InKindLot
+
+    market, config = small
+    t0 = market.day_index(config.start)
+    j = int(np.argmax(np.nan_to_num(market.shares * market.close[t0])))
+    qty = float(int(200_000 / market.close[t0, j]))
+    lot = InKindLot(market.symbols[j], qty, 20_000.0, date(2008, 3, 3))
+    base = replace(config, end=market.dates[t0 + 120].date(), funding="in_kind", initial=300_000.0, in_kind=(lot,),
+                   harvest_cadence="monthly")
+    free, _ = run_backtest(market, base, baselines=(), workers=0)
+    capped, runs = run_backtest(market, replace(base, gain_budget=15_000.0), baselines=(), workers=0)
+    y = runs[capped["strategy"]].dates[0].year
+    lt_free = free["tax"]["by_year"][y]["realized_long_term"]
+    lt_capped = capped["tax"]["by_year"][y]["realized_long_term"]
+    assert lt_free > 40_000  # unconstrained: most of the position goes to meet the budget
+    assert lt_capped <= 15_000 * 1.05 + 2_000  # the budget, plus a little rounding
+    assert len(runs[capped["strategy"]].ledger.wash_sales) == 0

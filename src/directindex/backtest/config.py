@@ -62,6 +62,9 @@ class BacktestConfig:
     tax: HouseholdTax = field(default_factory=HouseholdTax)
     basket_size: int = 3
     min_trade: float = 0.0
+    # net realized gain the rebalances may add each calendar year, in dollars (None: no limit): a
+    # concentrated low-basis position is then unwound over several years instead of on the first day
+    gain_budget: float | None = None
     te_trigger: float = 2.0
     risk_refresh_days: int = 63
     ledger_check: Literal["yearly", "end"] = "yearly"

@@ -71,6 +71,7 @@ class DayContext:
     risk_model: FactorRiskModel | None
     last_loss_day: IntArray  # per group
     group_of: IntArray
+    realized_this_year: float = 0.0  # net realized gain in dollars since 1 January (losses negative)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class OptimizerConstructor:
             transaction_cost=self.config.trading_cost,
             rates=TaxRates(self.config.tax.short_term_rate, self.config.tax.long_term_rate),
             loss_credit=False,  # losses are the harvest pass's job, with its guard and replacements
+            gain_budget=(None if self.config.gain_budget is None
+                         else max(0.0, self.config.gain_budget - ctx.realized_this_year)),
         )
         bench = {syms[j]: float(ctx.benchmark[j]) for j in np.flatnonzero(ctx.benchmark > 0)}
         prices = {syms[j]: float(ctx.prices[j]) for j in np.flatnonzero(np.isfinite(ctx.prices))}
@@ -363,6 +366,8 @@ class Simulation:
         self._today_bought = 0.0
         self._today_sold = 0.0
         self._today_funding = 0.0
+        self._realized_year = 0
+        self._realized = 0.0
 
     # -- booking --------------------------------------------------------------------------------------
 
@@ -388,6 +393,9 @@ class Simulation:
         if proceeds < basis + LOSS_MARGIN:  # the ledger's cents may make a break-even sale a loss
             self.last_loss[self.group_of[j]] = on.toordinal()
         self._today_sold += qty * px
+        if on.year != self._realized_year:
+            self._realized_year, self._realized = on.year, 0.0
+        self._realized += proceeds - basis
         self._tx(on, Action.SELL, j, qty, px, fee, lot_id, reason)
 
     def _proceeds(self, qty: float, price: float) -> float:
@@ -468,6 +476,7 @@ class Simulation:
             tradable=tradable, benchmark=self.market.benchmark_weights(t),
             restricted=self.last_loss[g] >= day - WINDOW_DAYS, recently_bought=self.last_buy[g] >= day - WINDOW_DAYS,
             excluded=self.excluded, risk_model=self.risk_model, last_loss_day=self.last_loss, group_of=g,
+            realized_this_year=self._realized if on.year == self._realized_year else 0.0,
         )
 
     def _fund(self, t: int, on: date) -> float:

@@ -126,6 +126,7 @@ def backtest(
     initial: float = typer.Option(1_000_000.0, "--initial"),
     fee: float = typer.Option(0.002, "--fee", help="Annual management fee."),
     trading_cost: float = typer.Option(0.0005, "--trading-cost", help="Cost per dollar traded."),
+    gain_budget: float | None = typer.Option(None, "--gain-budget", help="Net gain the rebalances may realize per year ($)."),  # noqa: E501
     outside_st: float = typer.Option(0.0, "--outside-st", help="Outside short-term gains per year ($)."),
     outside_lt: float | None = typer.Option(None, "--outside-lt", help="Outside long-term gains per year ($; default 10% of initial)."),  # noqa: E501
     years: int = typer.Option(10, "--years", min=1, help="Synthetic market: years of backtest."),
@@ -158,6 +159,7 @@ def backtest(
         config = BacktestConfig(
             start=s, end=e, harvest_cadence=cadence.value, rebalance_cadence=rebalance.value,  # type: ignore[arg-type]
             te_budget=te_budget, threshold=threshold, initial=initial, fee=fee, trading_cost=trading_cost,
+            gain_budget=gain_budget,
             tax=HouseholdTax(outside_short_term=outside_st,
                              outside_long_term=0.10 * initial if outside_lt is None else outside_lt),
         )

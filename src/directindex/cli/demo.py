@@ -54,20 +54,25 @@ def demo(
     config = BacktestConfig(
         start=start, end=end, harvest_cadence="daily", rebalance_cadence="monthly", te_budget=0.015,
         initial=700_000.0, funding="in_kind", in_kind=(concentrated,), exclusions=(second,),
-        exclude_sectors=(excluded_sector,),
+        exclude_sectors=(excluded_sector,), gain_budget=60_000.0,
         tax=HouseholdTax(outside_short_term=20_000.0, outside_long_term=60_000.0),
         account="JOINT-TAXABLE", household="SMITH", name="direct_index",
     )
-    stdout.print(f"household SMITH: joint taxable ($700k cash + {int(concentrated.quantity)} {big} at $30k basis), "
-                 f"spouse taxable, IRA; exclusions: sector {excluded_sector}, symbol {second}")
+    stdout.print(f"household SMITH: joint taxable ($700k cash + {int(concentrated.quantity)} {big} at $30k basis, "
+                 f"unwound under a $60k-a-year gain budget), spouse taxable, IRA; exclusions: sector "
+                 f"{excluded_sector}, symbol {second}")
     summary, runs = execute(market, config, quiet=False,
                             baselines=("index_fund", "index_fund_harvest", "annual_december", "monthly_any_loss"))
     del run_backtest
     stdout.print(year_table(summary, f"Joint taxable account, {start} to {end}"))
     stdout.print(baseline_table(summary))
     first = summary["ledger_checks"][0] if summary["ledger_checks"] else {}
-    stdout.print(f"construction: ex-ante TE after funding within budget {config.te_budget:.1%}; "
-                 f"ledger checks agree: {all(c['agrees'] for c in summary['ledger_checks'])} ({first.get('lots')} lots at first year end)")  # noqa: E501
+    te0 = float(runs[config.name].ex_ante_te[0])
+    held0 = sum(1 for t in runs[config.name].transactions if t.date == start and t.action.value == "sell")
+    stdout.print(f"construction on {start}: ex-ante TE {te0:.2%} against a {config.te_budget:.1%} budget "
+                 f"({'within' if te0 <= config.te_budget + 1e-9 else 'OVER: the gain budget binds'}); "
+                 f"{held0} lot sale(s) of the transferred position that day; ledger checks agree: "
+                 f"{all(c['agrees'] for c in summary['ledger_checks'])} ({first.get('lots')} lots at first year end)")
 
     # Today's household proposal. The spouse's own taxable account bought 30 large names about five months
     # ago (some are now down); the IRA reinvests dividends (DRIP on). The guard looks across all three
