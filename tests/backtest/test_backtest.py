@@ -116,17 +116,24 @@ def test_cli_bad_input() -> None:
 # ---------------------------------------------------------------------------------------------- funding
 
 
-def test_in_kind_funding_is_a_flow_not_a_return(small: tuple[BacktestMarket, BacktestConfig]) -> None:
-    """A low-basis lot transferred in is money arriving: the first day's return must not include it."""
+def _concentrated(market: BacktestMarket, config: BacktestConfig):  # type: ignore[no-untyped-def]
+    """The largest name on the first day: $200k of it at a $20k basis, held since 2008."""
     from datetime import date
 
     from directindex.backtest import InKindLot
 
-    market, config = small
     t0 = market.day_index(config.start)
     j = int(np.argmax(np.nan_to_num(market.shares * market.close[t0])))
     qty = float(int(200_000 / market.close[t0, j]))
-    lot = InKindLot(market.symbols[j], qty, 20_000.0, date(2008, 3, 3))
+    return t0, j, qty, InKindLot(market.symbols[j], qty, 20_000.0, date(2008, 3, 3))
+
+
+def test_in_kind_funding_is_a_flow_not_a_return(small: tuple[BacktestMarket, BacktestConfig]) -> None:
+    """A low-basis lot transferred in is money arriving: the first day's return must not include it."""
+    from datetime import date
+
+    market, config = small
+    t0, j, qty, lot = _concentrated(market, config)
     cfg = replace(config, end=market.dates[t0 + 60].date(), funding="in_kind", initial=800_000.0, in_kind=(lot,),
                   harvest_cadence="monthly")
     summary, runs = run_backtest(market, cfg, baselines=())
@@ -290,15 +297,8 @@ def test_gain_budget_unwinds_a_concentrated_position_gradually(small: tuple[Back
     """A $200k position at a tenth of its value in basis: with a $15k annual gain budget the rebalances
     realize at most about that much net gain in the year (whole-share rounding aside), where without one
     they sell most of it at once to meet the TE budget."""
-    from datetime import date
-
-    from directindex.backtest import InKindLot
-
     market, config = small
-    t0 = market.day_index(config.start)
-    j = int(np.argmax(np.nan_to_num(market.shares * market.close[t0])))
-    qty = float(int(200_000 / market.close[t0, j]))
-    lot = InKindLot(market.symbols[j], qty, 20_000.0, date(2008, 3, 3))
+    t0, _, _, lot = _concentrated(market, config)
     base = replace(config, end=market.dates[t0 + 120].date(), funding="in_kind", initial=300_000.0, in_kind=(lot,),
                    harvest_cadence="monthly")
     free, _ = run_backtest(market, base, baselines=(), workers=0)
