@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from directindex.backtest.config import BacktestConfig
 from directindex.backtest.data import BacktestMarket
@@ -503,6 +504,12 @@ class Simulation:
         return amount
 
     def run(self) -> RunResult:
+        # small matrices on every day: one BLAS thread avoids OpenBLAS spinning against the other core
+        # (the baselines run beside this in a worker process)
+        with threadpool_limits(1):
+            return self._run()
+
+    def _run(self) -> RunResult:
         mk, cfg = self.market, self.config
         t0, t1 = self.t0, self.t1
         n_days = t1 - t0 + 1
