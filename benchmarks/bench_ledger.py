@@ -148,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     print(f"generated {len(txs):,} transactions over {len(accounts):,} accounts in "
           f"{len({a.household for a in accounts.values()}):,} households ({time.perf_counter() - t0:.1f} s)")
     print(f"before the parallel run: {load()} on {os.cpu_count()} cores")
-    result, elapsed, cpu = timed_book(txs, accounts, securities, args.workers)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    result, elapsed, cpu = timed_book(txs, accounts, securities, args.workers or cores)
     assert not result.errors, result.errors[:3]
     rate, cpu_rate = len(txs) / elapsed, len(txs) / cpu
     print(f"ledger, households on all cores: {elapsed:.2f} s wall, {cpu:.2f} s CPU (workers included): "

@@ -12,7 +12,7 @@ wash-sale loss) is split into parts. The shares that absorbed a loss get an id d
 
 Households: the wash-sale scope never crosses a household, and a split row with an empty account
 applies to every account, so a large history is cut into shares of whole households that fold on
-the available cores at once (forked processes; ``workers=1`` or ``DIRECTINDEX_WORKERS=1`` keeps one).
+several cores at once on request (forked processes; ``workers=N`` or ``DIRECTINDEX_WORKERS=N``).
 Every record carries the sequence number of the row that made it, and the shares' outputs are merged
 back in that order: the result is identical to the one-process fold, record for record.
 """
@@ -424,9 +424,8 @@ def book(
     """Replay ``transactions`` (those dated on or before ``as_of``) into lots, reliefs and wash sales.
 
     ``workers`` is how many processes fold the households (``1``: this process only). By default
-    (``None``) a history of more than ``PARALLEL_MIN_TRANSACTIONS`` rows over several households
-    uses every available core, or ``DIRECTINDEX_WORKERS`` of them when that variable is set. The
-    result does not depend on it.
+    (``None``) one, unless ``DIRECTINDEX_WORKERS`` asks for more and the history has more than
+    ``PARALLEL_MIN_TRANSACTIONS`` rows over several households. The result does not depend on it.
     """
     securities = securities or {}
     config = config or LedgerConfig()
@@ -484,13 +483,10 @@ def _screen(txs: Sequence[Transaction], account_of: Sequence[str],
 def _worker_count(requested: int | None, n_transactions: int) -> int:
     """Processes to fold with: the request, else the variable or the cores for a large history."""
     if requested is None:
+        # opt-in: measured on a shared 2-core machine, forking cost more than the second core gave back
+        # (0.74-0.79x of one core), so only an explicit request or the variable folds in parallel
         env = os.environ.get(WORKERS_ENV, "").strip()
-        if env.isdigit():
-            requested = int(env)
-        elif hasattr(os, "sched_getaffinity"):
-            requested = len(os.sched_getaffinity(0))
-        else:
-            requested = os.cpu_count() or 1
+        requested = int(env) if env.isdigit() else 1
         if n_transactions <= PARALLEL_MIN_TRANSACTIONS:
             return 1
     if requested <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
