@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from directindex.ledger.records import Term
 from directindex.tax import CapitalPosition, FilingStatus, TaxRates, capital_tax, loss_tax_value, tax_value, tax_values
+from directindex.tax.value import PositionValuer
 
 RATES = TaxRates(short_term=D("0.408"), long_term=D("0.238"), ordinary=D("0.37"))
 DISCOUNT = D("0.9")
@@ -94,3 +95,31 @@ def test_a_bigger_loss_never_saves_less_nor_more_than_its_top_rate(p, term, a, b
     v_big = loss_tax_value(p, term, big, RATES, DISCOUNT)
     assert D(0) <= v_small <= v_big
     assert v_big - v_small <= (big - small) * RATES.short_term
+
+
+full_position = st.builds(
+    CapitalPosition,
+    st.sampled_from(list(FilingStatus)),
+    amount,
+    amount,
+    st.decimals(min_value=0, max_value=20000, places=2),
+    st.decimals(min_value=0, max_value=20000, places=2),
+    amount,
+    amount,
+)
+rate = st.decimals(min_value=0, max_value=D("0.99"), places=3)
+
+
+@given(full_position, st.sampled_from(list(Term)), st.lists(amount, min_size=1, max_size=10),
+       st.builds(TaxRates, rate, rate, rate), st.decimals(min_value=0, max_value=1, places=2),
+       st.one_of(st.none(), rate))
+def test_position_valuer_is_the_schedule_d_route_exactly(p, term, amounts, rates, discount, cf_rate):
+    """The harvest pass's fast path: same Decimal (value and exponent) as tax_value via schedule_d."""
+    valuer = PositionValuer(p, rates, discount, carryforward_rate=cf_rate)
+    assert repr(valuer.base) == repr(capital_tax(p, rates, discount, carryforward_rate=cf_rate))
+    for a in [*amounts, D(0), D("-0.00")]:
+        slow = tax_value(p, term, a, rates, discount, carryforward_rate=cf_rate)
+        assert repr(valuer.value(term, a)) == repr(slow)
+        if a >= 0:
+            assert repr(valuer.loss_value(term, a)) == repr(
+                loss_tax_value(p, term, a, rates, discount, carryforward_rate=cf_rate))

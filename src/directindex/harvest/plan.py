@@ -68,6 +68,10 @@ def _money(x: Decimal) -> Decimal:
     return x.quantize(Decimal("0.01"))
 
 
+def _sold_lots(trades: Sequence[HarvestTrade]) -> set[tuple[str, str | None]]:
+    return {(t.account, t.lot) for t in trades if t.side is Side.SELL}
+
+
 @dataclass
 class _Context:
     """Working state of one pass (internal).
@@ -422,8 +426,11 @@ class _Planner:
             out.append(s)
         return tuple(out)
 
-    def holdings(self, account: str, trades: Sequence[HarvestTrade]) -> tuple[dict[str, float], tuple[Lot, ...]]:
-        sold = {(t.account, t.lot) for t in trades if t.side is Side.SELL}
+    def holdings(self, account: str, trades: Sequence[HarvestTrade],
+                 sold: set[tuple[str, str | None]] | None = None) -> tuple[dict[str, float], tuple[Lot, ...]]:
+        """The account's value by symbol and its open lots after ``trades``; ``sold``: their sold lots, if known."""
+        if sold is None:
+            sold = _sold_lots(trades)
         lots = tuple(x for x in self.ctx.lots_of(account) if (x.account, x.lot) not in sold)
         value: dict[str, float] = defaultdict(float)
         for x in lots:
@@ -439,6 +446,7 @@ class _Planner:
         by_account: dict[str, list[HarvestTrade]] = defaultdict(list)
         for t in sells:
             by_account[t.account].append(t)
+        sold_lots = _sold_lots(sells)
         for account in sorted(by_account):
             ap = ctx.policy.account(account)
             replacer = self.replacer or replacer_for(ap.replacement, ap.basket_size)
@@ -447,7 +455,7 @@ class _Planner:
             sold: dict[str, float] = defaultdict(float)
             for t in by_account[account]:
                 sold[t.symbol] += float(t.notional)
-            held, lots = self.holdings(account, sells)
+            held, lots = self.holdings(account, sells, sold_lots)
             allowed = self.allowed(account, ap)
             request = ReplacementRequest(
                 account, ctx.as_of, dict(sold), held, lots, allowed,
@@ -459,6 +467,7 @@ class _Planner:
             if sum(buys.values()) > budget * (1 + 1e-9):
                 raise ValueError(f"replacer {replacer.name} spent more than the proceeds in {account}")
             hh = ctx.accounts[account].household
+            replaces = tuple(sorted(sold))
             for sym in sorted(buys):
                 if sym not in allowed:
                     raise ValueError(f"replacer {replacer.name} chose {sym}, which may not be bought in {account}")
@@ -472,7 +481,7 @@ class _Planner:
                                            tuple(ctx.household_accounts[hh]),
                                            "not sold at a loss in the household in the window; not a sold group;"
                                            " not excluded"),),
-                    replaces=tuple(sorted(sold)), note=f"chosen by the {replacer.name} replacer")))
+                    replaces=replaces, note=f"chosen by the {replacer.name} replacer")))
 
     # -- swap back -------------------------------------------------------------------------------
     def swap_back(self) -> None:
@@ -567,8 +576,9 @@ class _Planner:
             return {}
         idx = model.index()
         out: dict[str, float] = {}
+        sold = _sold_lots(trades)
         for account in accounts:
-            w = self.weights(account, trades, idx)
+            w = self.weights(account, trades, idx, sold)
             ap = self.ctx.policy.account(account)
             b: np.ndarray | None
             if ap.benchmark is not None:
@@ -584,8 +594,9 @@ class _Planner:
             out[account] = float(model.tracking_error(w, b)[0])
         return out
 
-    def weights(self, account: str, trades: Sequence[HarvestTrade], idx: Mapping[str, int]) -> np.ndarray | None:
-        held, _ = self.holdings(account, trades)
+    def weights(self, account: str, trades: Sequence[HarvestTrade], idx: Mapping[str, int],
+                sold: set[tuple[str, str | None]] | None = None) -> np.ndarray | None:
+        held, _ = self.holdings(account, trades, sold)
         cash = sum(float(t.notional) for t in trades if t.account == account and t.side is Side.SELL) - sum(
             float(t.notional) for t in trades if t.account == account and t.side is Side.BUY)
         total = sum(held.values()) + max(cash, 0.0)

@@ -4,6 +4,7 @@ The value of a loss depends on what it nets against (short-term gains at ordinar
 short-term loss, then long-term gains, then the $3,000 ordinary-income allowance, the rest a discounted
 carryforward). ``directindex.tax`` figures that by Schedule D netting; this module keeps the running
 position of one household through a pass, so each lot is valued after the ones accepted before it.
+The position's own tax is figured once per accepted loss (``PositionValuer``), not once per candidate.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from decimal import Decimal
 
 from directindex.harvest.policy import HouseholdPolicy
 from directindex.ledger.records import Relief, Term
-from directindex.tax import CapitalPosition, TaxRates, loss_tax_value
+from directindex.tax import CapitalPosition, TaxRates
+from directindex.tax.value import PositionValuer
 
 ZERO = Decimal(0)
 
@@ -34,6 +36,7 @@ class HouseholdTax:
             policy.filing_status, short, long, policy.carryover_short, policy.carryover_long,
             policy.outside_short_term, policy.outside_long_term,
         )
+        self._valuer: PositionValuer | None = None
 
     def net_gains(self) -> tuple[Decimal, Decimal]:
         """Short- and long-term gains realized this year so far (book plus outside), before this pass."""
@@ -42,7 +45,10 @@ class HouseholdTax:
 
     def value(self, term: Term, loss: Decimal) -> Decimal:
         """Tax saved by harvesting ``loss`` (positive) now, given the losses accepted so far."""
-        return loss_tax_value(self.position, term, loss, self.rates, self.discount)
+        if self._valuer is None:
+            self._valuer = PositionValuer(self.position, self.rates, self.discount)
+        return self._valuer.loss_value(term, loss)
 
     def accept(self, term: Term, loss: Decimal) -> None:
         self.position = self.position.plus(term, -loss)
+        self._valuer = None

@@ -14,7 +14,7 @@ and the figures are the federal-plus-state marginal rates passed in: a linear mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import combinations
 
@@ -55,9 +55,14 @@ class CapitalPosition:
 
     def plus(self, term: Term, gain_loss: Decimal) -> CapitalPosition:
         """The position after realizing ``gain_loss`` of character ``term``."""
+        # Built directly rather than by ``dataclasses.replace``: a pass moves the position once per lot.
+        short, long = self.short_term, self.long_term
         if Term(term) is Term.SHORT:
-            return replace(self, short_term=self.short_term + gain_loss)
-        return replace(self, long_term=self.long_term + gain_loss)
+            short = short + gain_loss
+        else:
+            long = long + gain_loss
+        return CapitalPosition(self.filing_status, short, long, self.carryover_short, self.carryover_long,
+                               self.outside_short_term, self.outside_long_term)
 
     def schedule_d(self) -> ScheduleD:
         return schedule_d(
@@ -98,6 +103,75 @@ def capital_tax(
     lt_rate = rates.long_term if carryforward_rate is None else carryforward_rate
     carried = d.carryover_short_term * st_rate + d.carryover_long_term * lt_rate
     return d.allowed_loss * rates.ordinary - carryforward_discount * carried
+
+
+def _net_tax(
+    short_term: Decimal, long_term: Decimal, position: CapitalPosition, rates: TaxRates,
+    carryforward_discount: Decimal, carryforward_rate: Decimal | None,
+) -> Decimal:
+    """``capital_tax`` of ``position`` with its book figures replaced by ``short_term``/``long_term``.
+
+    The same Decimal operations as ``schedule_d`` (taxable income not given) followed by ``capital_tax``,
+    line for line and in the same order, without building the two records: the harvest pass values one
+    candidate lot after another against a changing position, and the records were most of its time. A
+    property test holds it equal (value and exponent) to the ``schedule_d`` route.
+    """
+    line_7 = (short_term + position.outside_short_term) - position.carryover_short
+    line_15 = (long_term + position.outside_long_term) - position.carryover_long
+    line_16 = line_7 + line_15
+    if line_16 > 0:
+        long_part = max(min(line_15, line_16), ZERO)
+        return (line_16 - long_part) * rates.short_term + long_part * rates.long_term
+    line_21 = max(line_16, -position.filing_status.capital_loss_limit) if line_16 < 0 else ZERO
+    line_4 = -line_21  # worksheet line 2; line 4 equals it when taxable income is not given
+    line_5 = ZERO
+    carry_short = carry_long = ZERO
+    if line_7 < 0:
+        line_5 = -line_7
+        line_8 = max(line_5 - (line_4 + max(line_15, ZERO)), ZERO)
+        carry_short = line_8 or ZERO
+    if line_15 < 0:
+        line_13 = max(-line_15 - (max(line_7, ZERO) + max(line_4 - line_5, ZERO)), ZERO)
+        carry_long = line_13 or ZERO
+    st_rate = rates.short_term if carryforward_rate is None else carryforward_rate
+    lt_rate = rates.long_term if carryforward_rate is None else carryforward_rate
+    carried = carry_short * st_rate + carry_long * lt_rate
+    return line_21 * rates.ordinary - carryforward_discount * carried
+
+
+class PositionValuer:
+    """``tax_value`` of many candidate sales against one position: its own tax figured once.
+
+    ``value(term, gain_loss)`` equals ``tax_value(position, term, gain_loss, rates, discount, ...)``
+    exactly (same Decimal, same exponent); the pass makes a new valuer when it accepts a loss.
+    """
+
+    __slots__ = ("position", "rates", "discount", "carryforward_rate", "base")
+
+    def __init__(self, position: CapitalPosition, rates: TaxRates, carryforward_discount: Decimal, *,
+                 carryforward_rate: Decimal | None = None):
+        _check(rates, carryforward_discount, carryforward_rate)
+        self.position = position
+        self.rates = rates
+        self.discount = carryforward_discount
+        self.carryforward_rate = carryforward_rate
+        self.base = _net_tax(position.short_term, position.long_term, position, rates, carryforward_discount,
+                             carryforward_rate)
+
+    def value(self, term: Term, gain_loss: Decimal) -> Decimal:
+        """Tax saved by realizing ``gain_loss`` (signed) of character ``term``; see ``tax_value``."""
+        p = self.position
+        if Term(term) is Term.SHORT:
+            st, lt = p.short_term + gain_loss, p.long_term
+        else:
+            st, lt = p.short_term, p.long_term + gain_loss
+        return self.base - _net_tax(st, lt, p, self.rates, self.discount, self.carryforward_rate)
+
+    def loss_value(self, term: Term, loss: Decimal) -> Decimal:
+        """Tax saved by harvesting ``loss`` (a positive amount); see ``loss_tax_value``."""
+        if loss < 0:
+            raise ValueError(f"a loss is a positive amount here, not {loss}")
+        return self.value(term, -loss)
 
 
 def tax_value(

@@ -40,19 +40,31 @@ def record_hash(seq: int, at: str, kind: str, subject: str, payload_json: str, p
     return sha256_text(body + prev_hash)
 
 
+def _body(content: Mapping[str, Any], encoded: Mapping[str, str]) -> str:
+    # The canonical text of ``content`` with the top-level values in ``encoded`` spliced in as given:
+    # ``json.dumps(sort_keys=True, separators=(",", ":"))`` writes a str-keyed dict exactly this way.
+    if not encoded:
+        return canonical_json(content, plain=True)
+    items = [json.dumps(k, ensure_ascii=False) + ":"
+             + (encoded[k] if k in encoded else canonical_json(content[k], plain=True)) for k in sorted(content)]
+    return "{" + ",".join(items) + "}"
+
+
 def append(conn: Connection, kind: str, subject: str, payload: Mapping[str, Any], *,
-           plain: bool = False) -> AuditRecord:
+           plain: bool = False, encoded: Mapping[str, str] | None = None) -> AuditRecord:
     """Append one record to the chain (call inside a ``write_tx``, which serializes writers).
 
     ``plain=True``: ``payload`` is already ``plain_json`` output (a proposal's trades, serialized once
-    for its row, are not walked again for its record).
+    for its row, are not walked again for its record). ``encoded``: the ``canonical_json`` text of some
+    of its top-level values, already written for the proposal's row, so they are not encoded again (the
+    record's text is the same; needs ``plain=True``).
     """
     head = conn.execute(select(AuditHeadRow.seq, AuditHeadRow.hash).where(AuditHeadRow.id == 1)).first()
     seq, prev = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
     seq += 1
     at = now_iso()
     content = dict(payload) if plain else plain_json(payload)
-    body = canonical_json(content, plain=True)
+    body = _body(content, encoded if plain and encoded else {})
     h = record_hash(seq, at, kind, subject, body, prev)
     conn.execute(
         insert(AuditRow).values(seq=seq, at=at, kind=kind, subject=subject, payload=body, prev_hash=prev, hash=h)

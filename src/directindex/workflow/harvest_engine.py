@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from directindex.harvest import HarvestProposal, HarvestTrade, plan_harvest, policy_from_mapping
+from directindex.harvest.records import WashCheck
 from directindex.ledger import LedgerResult
 from directindex.ledger.records import Account, Lot
 from directindex.workflow.proposer import Blocked, ProposalContext, ProposalDraft, Restricted, Trade
@@ -42,6 +43,16 @@ def harvest_mapping(policy: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in policy.items() if k not in WORKFLOW_ONLY}
 
 
+def _check_plain(c: WashCheck) -> dict[str, Any]:
+    # The window's days as the text they are stored as: each trade carries three checks and a window,
+    # and walking their dates again to store the proposal was a large part of saving it.
+    d = c.as_dict()
+    for k in ("window_from", "window_to"):
+        if type(d[k]) is date:
+            d[k] = d[k].isoformat()
+    return d
+
+
 def _evidence(t: HarvestTrade, lots: Mapping[tuple[str, str], Lot]) -> dict[str, Any]:
     ev = t.evidence
     lot = lots.get((t.account, t.lot)) if t.lot else None
@@ -51,11 +62,12 @@ def _evidence(t: HarvestTrade, lots: Mapping[tuple[str, str], Lot]) -> dict[str,
         "long_term_on": lot.long_term_on if lot is not None else None,
         "tax_value": None if ev.tax_value is None else round(ev.tax_value, 2),
         "tracking_error_before": ev.tracking_error_before, "tracking_error_after": ev.tracking_error_after,
-        "wash_checks": [c.as_dict() for c in ev.wash_checks], "replaces": list(ev.replaces), "note": ev.note,
+        "wash_checks": [_check_plain(c) for c in ev.wash_checks], "replaces": list(ev.replaces), "note": ev.note,
     }
     if ev.wash_checks:
         c = ev.wash_checks[0]
-        out["wash_window"] = {"from": c.window_from, "to": c.window_to, "group": c.group,
+        first = out["wash_checks"][0]
+        out["wash_window"] = {"from": first["window_from"], "to": first["window_to"], "group": c.group,
                               "accounts_checked": list(c.accounts), "rule": c.rule}
     return {k: v for k, v in out.items() if v is not None}
 
@@ -116,14 +128,17 @@ class HarvestEngineProposer:
         out: dict[str, ProposalDraft] = {}
         for acct, account in accounts.items():
             mine = tuple(trades.get(acct, ()))
-            short = sum((-Decimal(str(t.evidence.get("unrealized", 0))) for t in mine if t.side == "sell"
-                         and t.evidence.get("term") == "short" and Decimal(str(t.evidence.get("unrealized", 0))) < 0),
-                        ZERO)
-            long = sum((-Decimal(str(t.evidence.get("unrealized", 0))) for t in mine if t.side == "sell"
-                        and t.evidence.get("term") == "long" and Decimal(str(t.evidence.get("unrealized", 0))) < 0),
-                       ZERO)
-            gains = sum((max(ZERO, Decimal(str(t.evidence.get("unrealized", 0)))) for t in mine if t.side == "sell"),
-                        ZERO)
+            short = long = gains = ZERO
+            for tr in mine:  # each figure summed in trade order, as one sum() per figure adds them
+                if tr.side != "sell":
+                    continue
+                u = Decimal(str(tr.evidence.get("unrealized", 0)))
+                term = tr.evidence.get("term")
+                if term == "short" and u < 0:
+                    short += -u
+                elif term == "long" and u < 0:
+                    long += -u
+                gains += max(ZERO, u)
             te_before, te_after = proposal.tracking_error.get(acct, (None, None))
             value = sum((lot.quantity * prices.get(lot.symbol, ZERO) for lot in view.lots_by_account.get(acct, ())),
                         ZERO)

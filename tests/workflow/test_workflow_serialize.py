@@ -1,0 +1,50 @@
+"""The proposal's fast JSON walk and the audit record's spliced text equal the reference ones exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, date
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from directindex.ledger.records import Term
+from directindex.store.repo import canonical_json, plain_json
+from directindex.tax.status import FilingStatus
+from directindex.workflow import audit, proposals
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5),
+    st.decimals(allow_nan=False, allow_infinity=False, places=4), st.dates(),
+    st.datetimes(timezones=st.just(UTC)),
+    st.sampled_from(list(Term)), st.sampled_from(list(FilingStatus)),
+)
+keys = st.one_of(st.text(max_size=4), st.integers(-3, 3), st.sampled_from(list(Term)))
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.lists(inner, max_size=4).map(tuple),
+        st.frozensets(st.text(max_size=3), max_size=3), st.dictionaries(keys, inner, max_size=4),
+    ),
+    max_leaves=30,
+)
+
+
+@given(values)
+def test_fast_plain_is_plain_json(value):
+    assert proposals._plain(value) == plain_json(value)
+    assert canonical_json(proposals._plain(value), plain=True) == canonical_json(value)
+
+
+@given(st.dictionaries(st.text(max_size=6), values, max_size=6), st.data())
+def test_spliced_audit_text_is_the_canonical_text(payload, data):
+    content = plain_json(payload)
+    spliced = data.draw(st.sets(st.sampled_from(sorted(content)))) if content else set()
+    encoded = {k: canonical_json(content[k], plain=True) for k in spliced}
+    assert audit._body(content, encoded) == canonical_json(content, plain=True)
+
+
+def test_plain_keeps_decimal_text_and_dates():
+    row = {"basis": Decimal("10.50"), "day": date(2025, 6, 30), "term": Term.SHORT, "zero": Decimal("-0.00")}
+    assert proposals._plain(row) == plain_json(row) == {"basis": "10.5", "day": "2025-06-30", "term": "short",
+                                                         "zero": plain_json(Decimal("-0.00"))}
