@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from directindex.backtest.config import BacktestConfig
 from directindex.backtest.data import BacktestMarket
 from directindex.backtest.lots import LotState, cents, qty_decimal
+from directindex.cadence import period
 from directindex.construct import (
     Exclusions,
     Holdings,
@@ -274,21 +275,6 @@ class RunResult:
     alerts: list[str] = field(default_factory=list)
 
 
-def _period(d: pd.Timestamp, cadence: str) -> tuple[int, ...] | None:
-    if cadence == "daily":
-        return (d.toordinal(),)
-    if cadence == "weekly":
-        iso = d.isocalendar()
-        return (iso[0], iso[1])
-    if cadence == "monthly":
-        return (d.year, d.month)
-    if cadence == "quarterly":
-        return (d.year, (d.month - 1) // 3)
-    if cadence == "annual":
-        return (d.year,)
-    if cadence == "december":
-        return (d.year,) if d.month == 12 else None
-    return None
 
 
 def cadence_days(dates: pd.DatetimeIndex, cadence: str) -> npt.NDArray[np.bool_]:
@@ -296,7 +282,7 @@ def cadence_days(dates: pd.DatetimeIndex, cadence: str) -> npt.NDArray[np.bool_]
     out = np.zeros(len(dates), dtype=bool)
     prev: tuple[int, ...] | None = None
     for i, d in enumerate(dates):
-        p = _period(d, cadence)
+        p = period(d.date(), cadence)
         if p is not None and p != prev:
             out[i] = True
         prev = p

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from directindex.cadence import period
 from directindex.errors import InputError
 from directindex.harvest import HarvestPolicy, policy_from_mapping
 from directindex.ledger.records import Action, Lot, Term
@@ -89,20 +90,6 @@ class RebalanceSettings:
         return out
 
 
-def period(day: date, cadence: str) -> tuple[int, ...] | None:
-    """The calendar period ``day`` falls in for a cadence (``None``: the cadence has no periods)."""
-    if cadence == "daily":
-        return (day.toordinal(),)
-    if cadence == "weekly":
-        iso = day.isocalendar()
-        return (iso.year, iso.week)
-    if cadence == "monthly":
-        return (day.year, day.month)
-    if cadence == "quarterly":
-        return (day.year, (day.month - 1) // 3)
-    if cadence == "annual":
-        return (day.year,)
-    return None
 
 
 def cadence_due(cadence: str, as_of: date, previous_run: date | None) -> bool:
