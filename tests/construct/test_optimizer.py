@@ -186,6 +186,27 @@ def test_te_budget_unreachable_with_tax_falls_back_to_min_te(market, opt, accoun
     assert any(a.code == "tracking_error_over_budget" for a in r.alerts)
 
 
+def test_relax_keeps_the_tax_objective_just_above_the_least_te_and_starts_from_the_floor_next_time(
+    market, account
+) -> None:
+    """``over_budget="relax"``: an unreachable budget gets the least TE the rest of the policy allows, then
+    the tax objective under a budget 10% above it (so less tax than minimum TE with tax ignored). The same
+    account over budget again skips the infeasible first solve."""
+    rm, uni, bench, prices = market
+    policy = Policy(te_budget=1e-5, exclusions=Exclusions(symbols=("S003", "S020")))
+    plain = TrackingErrorOptimizer(rm, uni).solve(bench, account, prices=prices, policy=policy)
+    relaxed_opt = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(over_budget="relax"))
+    first = relaxed_opt.solve(bench, account, prices=prices, policy=policy)
+    assert plain.status == "fallback_min_te" and first.status == "fallback_relaxed_te"
+    alert = next(a for a in first.alerts if a.code == "tracking_error_over_budget")
+    floor = alert.value
+    assert floor is not None and floor > policy.te_budget
+    assert first.solver_tracking_error <= floor * 1.10 + 1e-5
+    assert first.tax_cost <= plain.tax_cost + 1e-9
+    again = relaxed_opt.solve(bench, account, prices=prices, policy=policy)
+    assert again.status == "fallback_relaxed_te" and again.solves < first.solves
+
+
 def test_hold_only_names_are_not_bought(market, opt, account) -> None:
     _, _, bench, prices = market
     held = sorted({lot.symbol for lot in account.lots})[:5]

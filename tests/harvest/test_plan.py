@@ -265,7 +265,8 @@ def test_swap_back_after_the_window():
 
 
 def test_peer_score_matrix_matches_the_per_name_scores() -> None:
-    """The batched scores (one pass per harvest) equal the per-name scores, and the ranking is the same."""
+    """The batched scores (one pass per harvest) match the formula on the dense covariance, and the basket
+    is the one the per-name ranking picks."""
     from directindex.harvest.replace import PeerReplacer as Peer
     from directindex.harvest.replace import ReplacementRequest as Req
     from directindex.market.risk import FactorRiskModel as Model
@@ -287,10 +288,19 @@ def test_peer_score_matrix_matches_the_per_name_scores() -> None:
     batch = peer.score_matrix(sorted(sold), req)
     assert batch is not None
     cands, matrix = batch
+    cov = b @ model.factor_cov @ b.T + np.diag(model.specific_var)  # the dense covariance, independently
     for r, s in enumerate(sorted(sold)):
+        i = syms.index(s)
+        expected = []
+        for c in cands:
+            j = syms.index(c)
+            corr = cov[i, j] / np.sqrt(cov[i, i] * cov[j, j])
+            same = 0.1 if sectors[s] and sectors[s] == sectors[c] else 0.0
+            expected.append(corr - 0.5 * abs(b[j, 0] - b[i, 0]) + same)
+        np.testing.assert_allclose(matrix[r], expected, rtol=1e-10, atol=1e-12)
         one = peer.scores(s, req)
         assert list(one) == cands
-        np.testing.assert_allclose(matrix[r], [one[c] for c in cands], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose([one[c] for c in cands], matrix[r], rtol=1e-12, atol=1e-14)
     out = peer(req)
     # the same basket the per-name ranking picks, dollars conserved
     expected: dict[str, float] = {}

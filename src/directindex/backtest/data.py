@@ -82,6 +82,11 @@ class BacktestMarket:
         return tuple(str(g) if isinstance(g, str) and g else s for s, g in zip(self.symbols, values, strict=True))
 
     @cached_property
+    def sector_of(self) -> dict[str, str]:
+        """Symbol -> sector, built once (a harvest pass asks every day)."""
+        return dict(zip(self.symbols, self._sectors, strict=True))
+
+    @cached_property
     def _sectors(self) -> tuple[str, ...]:
         # a harvest pass asks every day; the master does not change during a run
         col = self.securities.reindex(list(self.symbols)).get("sector")
@@ -121,12 +126,15 @@ def build_market(
     (``cap_basis="adj_close"``: the shared research files' method, caps anchored on one snapshot date).
     """
     p = prices
-    prior_splits = _splits_before(prices, start, history_days) if cap_basis == "close" else None
     if end is not None:
         p = p[p["date"] <= pd.Timestamp(end)]
     days = pd.DatetimeIndex(sorted(p["date"].unique()))
+    prior_splits: pd.Series | None = None  # per symbol, the recorded splits before the window kept
     if start is not None:
         i0 = max(0, int(days.searchsorted(pd.Timestamp(start))) - history_days)
+        if cap_basis == "close" and "split" in p.columns:
+            early = p[(p["date"] < days[i0]) & (p["split"] > 0) & (p["split"] != 1.0)]
+            prior_splits = early.groupby("symbol")["split"].prod()
         p = p[p["date"] >= days[i0]]
         days = days[i0:]
     if start is not None and end is not None:
@@ -188,16 +196,6 @@ def build_market(
         dates=days, symbols=symbols, close=close, alive=alive, dividend=dividend, split=split, returns=rets,
         member=member, shares=sh, securities=securities, returns_frame=rf, source=source, cap_price=cap_price,
     )
-
-
-def _splits_before(prices: pd.DataFrame, start: date | str | None, history_days: int) -> pd.Series | None:
-    """Per symbol, the product of the recorded splits before the window ``build_market`` keeps."""
-    if start is None or "split" not in prices.columns:
-        return None
-    days = pd.DatetimeIndex(sorted(prices["date"].unique()))
-    i0 = max(0, int(days.searchsorted(pd.Timestamp(start))) - history_days)
-    early = prices[(prices["date"] < days[i0]) & (prices["split"] > 0) & (prices["split"] != 1.0)]
-    return early.groupby("symbol")["split"].prod() if len(early) else None
 
 
 def _implied_shares(prices: pd.DataFrame, weights: pd.Series) -> pd.Series:

@@ -174,12 +174,6 @@ class ScanHarvester:
         self.config = config
         self.threshold = config.threshold if threshold is None else threshold
         self.replacer = PeerReplacer(config.basket_size)
-        self._sector_map: dict[str, str] | None = None
-
-    def _sectors(self, market: BacktestMarket) -> dict[str, str]:
-        if self._sector_map is None:
-            self._sector_map = dict(zip(market.symbols, market.sectors(), strict=True))
-        return self._sector_map
 
     def harvest(self, ctx: DayContext) -> list[Order]:
         st, mk = ctx.state, ctx.market
@@ -217,11 +211,10 @@ class ScanHarvester:
         allowed_mask = (ctx.tradable & (ctx.benchmark > 0) & ~ctx.restricted & ~ctx.excluded
                         & ~np.isin(ctx.group_of, list(sold_groups)))
         allowed = tuple(mk.symbols[j] for j in np.flatnonzero(allowed_mask))
-        sectors = self._sectors(mk)
         request = ReplacementRequest(
             account=st.account, as_of=ctx.on, sold=sold, holdings={}, lots=(), allowed=allowed,
             prices={mk.symbols[j]: float(ctx.prices[j]) for j in np.flatnonzero(allowed_mask)},
-            sectors=sectors, risk_model=ctx.risk_model, te_budget=self.config.te_budget,
+            sectors=mk.sector_of, risk_model=ctx.risk_model, te_budget=self.config.te_budget,
             basket_size=self.config.basket_size,
         )
         index = {s: j for j, s in enumerate(mk.symbols)}
@@ -273,8 +266,6 @@ class RunResult:
     final_prices: dict[str, float]
     final_cash: float
     alerts: list[str] = field(default_factory=list)
-
-
 
 
 def cadence_days(dates: pd.DatetimeIndex, cadence: str) -> npt.NDArray[np.bool_]:
@@ -353,8 +344,7 @@ class Simulation:
         self._today_bought = 0.0
         self._today_sold = 0.0
         self._today_funding = 0.0
-        self._realized_year = 0
-        self._realized = 0.0
+        self._realized: dict[int, float] = {}  # net realized gain by calendar year, dollars
 
     # -- booking --------------------------------------------------------------------------------------
 
@@ -371,25 +361,21 @@ class Simulation:
 
     def _sell(self, on: date, row: int, qty: float, price: float, reason: str) -> None:
         j = int(self.state.sym[row])
-        px = float(_dec_price(price))
-        fee = float(cents(qty * px * self.config.trading_cost))
+        px, fee, proceeds = self._sale(qty, price)
         lot_id = self.state.ids[row]
         basis = self.state.relieve(row, qty)
-        proceeds = float(cents(qty * px - fee))
         self.cash += proceeds
         if proceeds < basis + LOSS_MARGIN:  # the ledger's cents may make a break-even sale a loss
             self.last_loss[self.group_of[j]] = on.toordinal()
         self._today_sold += qty * px
-        if on.year != self._realized_year:
-            self._realized_year, self._realized = on.year, 0.0
-        self._realized += proceeds - basis
+        self._realized[on.year] = self._realized.get(on.year, 0.0) + proceeds - basis
         self._tx(on, Action.SELL, j, qty, px, fee, lot_id, reason)
 
-    def _proceeds(self, qty: float, price: float) -> float:
+    def _sale(self, qty: float, price: float) -> tuple[float, float, float]:
         """What a sale books: the price to four places, the fee and the proceeds to the cent."""
         px = float(_dec_price(price))
         fee = float(cents(qty * px * self.config.trading_cost))
-        return float(cents(qty * px - fee))
+        return px, fee, float(cents(qty * px - fee))
 
     def _buy(self, on: date, j: int, qty: float, price: float, reason: str) -> None:
         px = float(_dec_price(price))
@@ -414,7 +400,7 @@ class Simulation:
             qty = min(o.quantity, float(self.state.qty[row]))
             if qty <= 0:
                 continue
-            loss = self._proceeds(qty, float(prices[o.symbol])) < (
+            loss = self._sale(qty, float(prices[o.symbol]))[2] < (
                 self.state.basis[row] * qty / self.state.qty[row] + LOSS_MARGIN)
             if loss and o.reason != "harvest" and day - self.last_buy[g] <= WINDOW_DAYS:
                 continue  # a loss sale with a purchase of the group in the last 30 days would be a wash sale
@@ -463,7 +449,7 @@ class Simulation:
             tradable=tradable, benchmark=self.market.benchmark_weights(t),
             restricted=self.last_loss[g] >= day - WINDOW_DAYS, recently_bought=self.last_buy[g] >= day - WINDOW_DAYS,
             excluded=self.excluded, risk_model=self.risk_model, last_loss_day=self.last_loss, group_of=g,
-            realized_this_year=self._realized if on.year == self._realized_year else 0.0,
+            realized_this_year=self._realized.get(on.year, 0.0),
         )
 
     def _fund(self, t: int, on: date) -> float:

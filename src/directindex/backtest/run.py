@@ -134,7 +134,7 @@ def run_backtest(
     """Run the strategy and the baselines; returns the summary and the runs by name.
 
     The engine-run baselines are independent simulations over the same market: with more than one core
-    they run in a forked worker process while the strategy runs here (``workers=1``, or the environment
+    they run in forked worker processes while the strategy runs here (``workers=0``, or the environment
     variable ``DIRECTINDEX_WORKERS=1``, keeps everything in this process).
     """
     engine_baselines = baseline_configs(config)
@@ -186,7 +186,8 @@ def _worker_run(name: str, config: BacktestConfig) -> RunResult:
 def _worker_count(requested: int | None, jobs: int) -> int:
     if requested is None:
         env = os.environ.get("DIRECTINDEX_WORKERS", "")
-        requested = int(env) if env.isdigit() else max(1, (os.cpu_count() or 1) - 1)
+        # the variable counts processes, as for the ledger (1: this one only); ``workers`` counts those beside
+        requested = (int(env) if env.isdigit() else (os.cpu_count() or 1)) - 1
     if jobs == 0 or "fork" not in mp.get_all_start_methods():
         return 0
     return max(0, min(requested, jobs))
@@ -203,7 +204,7 @@ def _run_engines(
     """The strategy here, the engine baselines beside it in forked workers (or after it, in order)."""
     global _WORKER_MARKET
     n_workers = _worker_count(workers, len(baselines))
-    if n_workers == 0 or (workers is None and (os.cpu_count() or 1) < 2):
+    if n_workers == 0:
         runs = {config.name: Simulation(market, config, progress=progress).run()}
         for name, cfg in baselines.items():
             runs[name] = Simulation(market, cfg, progress=baseline_progress).run()
@@ -232,7 +233,7 @@ def _run_engines(
             runs = {config.name: Simulation(market, config, progress=on_main).run()}
             pending = set(futures.values())
             while pending:
-                finished, pending = wait(pending, timeout=0.5)
+                _, pending = wait(pending, timeout=0.5)
                 report_baselines()
             for name, fut in futures.items():
                 runs[name] = fut.result()

@@ -179,13 +179,15 @@ def _stored_book(
     long.columns = ["date", "symbol", "close"]
     long["date"] = long["date"].dt.date.astype(str)
     sec = market.securities.reindex(list(market.symbols))
+    # pandas writes the CSV quoting (an industry may hold a comma)
+    account_rows = pd.DataFrame([(a.account, a.household, a.owner, a.type.value) for a in accounts.values()],
+                                columns=["account", "household", "owner", "type"])
+    master = pd.DataFrame({"symbol": list(market.symbols), "name": sec.get("name", pd.Series(index=sec.index)),
+                           "sector": sec.get("sector"), "industry": sec.get("industry"),
+                           "identical_group": sec.get("identical_group")}).fillna("")
     files = {
-        "accounts.csv": "account,household,owner,type\n" + "".join(
-            f"{a.account},{a.household},{a.owner},{a.type.value}\n" for a in accounts.values()),
-        "securities.csv": "symbol,name,sector,industry,identical_group\n" + "".join(
-            f"{sym},{sym},{row.get('sector', '') or ''},{row.get('industry', '') or ''},"
-            f"{row.get('identical_group', '') if isinstance(row.get('identical_group'), str) else ''}\n"
-            for sym, row in sec.iterrows()),
+        "accounts.csv": account_rows.to_csv(index=False, lineterminator="\n"),
+        "securities.csv": master.to_csv(index=False, lineterminator="\n"),
         "transactions.csv": transactions_csv(sorted([*main.transactions, *extra], key=lambda t: t.date)),
         "policy.toml": "[households.SMITH]\nfiling_status = \"married_filing_jointly\"\noutside_short_term = 20000\n"
                        "outside_long_term = 60000\n\n[accounts.IRA]\ndrip = true\n",

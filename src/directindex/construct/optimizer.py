@@ -199,58 +199,35 @@ class TrackingErrorOptimizer:
         relax = te_on and self.solver.over_budget == "relax"
         # an account that was over budget last time usually still is: find the floor first rather than
         # paying for an infeasible solve (an interior-point method takes longest to prove infeasibility)
-        floor_first = relax and case.account in self._over_budget_accounts
-        floor_out: SolveOutcome | None = None
-        floor_d: SolveInputs | None = None
-        if floor_first:
-            floor_out, floor_d = run(bounds, False, False)
-            if floor_out.status == "optimal" and floor_out.te_sq <= policy.te_budget**2 * (1 - 1e-6):
+        floor: tuple[SolveOutcome, SolveInputs] | None = None
+        if relax and case.account in self._over_budget_accounts:
+            floor = run(bounds, False, False)
+            if floor[0].status == "optimal" and floor[0].te_sq <= policy.te_budget**2 * (1 - 1e-6):
                 self._over_budget_accounts.discard(case.account)
-                floor_out = None
-        if floor_out is None or not floor_first:
+                floor = None  # within budget again: the ordinary solve below
+        if floor is None:
             out, d = run(bounds, tax_on, te_on)
-        if relax and (floor_out is not None or out.status != "optimal"):
+        if relax and (floor is not None or out.status != "optimal"):
             # the least TE the rest of the policy allows, then the tax objective within a little of it
-            if floor_out is None or floor_d is None:
-                floor_out, floor_d = run(bounds, False, False)
-            if floor_out.status == "optimal":
+            floor = floor or run(bounds, False, False)
+            out, d = floor
+            if floor[0].status == "optimal":
                 self._over_budget_accounts.add(case.account)
-                te_floor = math.sqrt(max(floor_out.te_sq, 0.0))
+                te_floor = math.sqrt(max(floor[0].te_sq, 0.0))
                 working = replace(policy, te_budget=te_floor * (1 + self.solver.relax_slack) + 1e-6)
                 out, d = run(bounds, tax_on, te_on)
                 if out.status != "optimal":
-                    working, out, d, tax_on, te_on = policy, floor_out, floor_d, False, False
+                    working, (out, d), tax_on, te_on = policy, floor, False, False
                 status = "fallback_relaxed_te" if tax_on else "fallback_min_te"
-                case.alerts.append(
-                    Alert(
-                        "tracking_error_over_budget",
-                        f"no portfolio that meets the rest of the policy is within the tracking-error budget "
-                        f"{policy.te_budget:.4%}; the minimum, {te_floor:.4%}, is the budget that would be needed"
-                        + (f"; rebalanced with the tax objective kept under {working.te_budget:.4%}" if tax_on
-                           else "; rebalanced to minimum tracking error (tax cost not traded against it)"),
-                        te_floor,
-                        policy.te_budget,
-                    )
-                )
-            else:
-                out, d = floor_out, floor_d
+                kept_under = working.te_budget if tax_on else None
+                case.alerts.append(_over_budget_alert(policy.te_budget, te_floor, kept_under))
         elif out.status != "optimal" and te_on:
             out2, d2 = run(bounds, tax_on, False)
             if out2.status == "optimal":
                 tax_on, te_on, status = False, False, "fallback_min_te"
                 out, d = run(bounds, tax_on, te_on)
                 te_min = math.sqrt(max(out.te_sq, 0.0)) if out.status == "optimal" else None
-                case.alerts.append(
-                    Alert(
-                        "tracking_error_over_budget",
-                        f"no portfolio that meets the rest of the policy is within the tracking-error budget "
-                        f"{policy.te_budget:.4%}"
-                        + (f"; the minimum, {te_min:.4%}, is the budget that would be needed" if te_min else "")
-                        + "; rebalanced to minimum tracking error (tax cost not traded against it)",
-                        te_min,
-                        policy.te_budget,
-                    )
-                )
+                case.alerts.append(_over_budget_alert(policy.te_budget, te_min, None))
             else:
                 out, d = out2, d2
         if out.status != "optimal":
@@ -852,6 +829,19 @@ class TrackingErrorOptimizer:
             if d.te_budget_sq < OFF and out.te_sq >= d.te_budget_sq * (1 - 1e-4):
                 act.append(ActiveConstraint("te_budget", "", math.sqrt(max(out.te_sq, 0.0)), policy.te_budget))
         return act
+
+
+def _over_budget_alert(budget: float, te_floor: float | None, kept_under: float | None) -> Alert:
+    """No portfolio meeting the rest of the policy is within the TE budget: say what was done instead."""
+    return Alert(
+        "tracking_error_over_budget",
+        f"no portfolio that meets the rest of the policy is within the tracking-error budget {budget:.4%}"
+        + (f"; the minimum, {te_floor:.4%}, is the budget that would be needed" if te_floor else "")
+        + (f"; rebalanced with the tax objective kept under {kept_under:.4%}" if kept_under is not None
+           else "; rebalanced to minimum tracking error (tax cost not traded against it)"),
+        te_floor,
+        budget,
+    )
 
 
 def _fewest_drops(

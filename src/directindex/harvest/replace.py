@@ -72,27 +72,17 @@ class PeerReplacer:
     name: str = "peer"
 
     def scores(self, sold: str, request: ReplacementRequest) -> dict[str, float]:
-        """Score of each allowed symbol as a replacement for ``sold`` (higher is closer)."""
-        sector = request.sectors.get(sold, "")
-        model = request.risk_model
-        idx = model.index() if model is not None else {}
-        if model is None or sold not in idx:
+        """Score of each allowed symbol as a replacement for ``sold`` (higher is closer).
+
+        Correlation with it, less half the gap in market beta, plus 0.1 in the same sector; without a risk
+        model (or a sold name outside it), the names of the same sector, all scored 1.
+        """
+        batch = self.score_matrix([sold], request)
+        if batch is None:
+            sector = request.sectors.get(sold, "")
             return {c: 1.0 for c in request.allowed if sector and request.sectors.get(c, "") == sector}
-        cands = [c for c in request.allowed if c in idx]
-        if not cands:
-            return {}
-        rows = np.array([idx[c] for c in cands])
-        b = model.exposures
-        s = idx[sold]
-        cov = (b[rows] @ model.factor_cov @ b[s])  # covariance of each candidate with the sold name
-        var_c = np.einsum("ij,jk,ik->i", b[rows], model.factor_cov, b[rows]) + model.specific_var[rows]
-        var_s = float(b[s] @ model.factor_cov @ b[s] + model.specific_var[s])
-        corr = cov / np.sqrt(np.clip(var_c * var_s, 1e-300, None))
-        k = _beta_column(model)
-        beta_gap = np.abs(b[rows, k] - b[s, k])
-        same = np.array([1.0 if sector and request.sectors.get(c, "") == sector else 0.0 for c in cands])
-        score = corr - 0.5 * beta_gap + 0.1 * same
-        return {c: float(v) for c, v in zip(cands, score, strict=True)}
+        cands, matrix = batch
+        return {c: float(v) for c, v in zip(cands, matrix[0], strict=True)}
 
     def score_matrix(self, sold: list[str], request: ReplacementRequest) -> tuple[list[str], FloatArray] | None:
         """The scores of :meth:`scores` for many sold names at once: (candidates, sold x candidates).
