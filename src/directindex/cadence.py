@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from datetime import date
 
-CADENCES = ("daily", "weekly", "monthly", "quarterly", "annual", "december")
-
 
 def period(day: date, cadence: str) -> tuple[int, ...] | None:
     """The calendar period ``day`` falls in for ``cadence`` (``None``: no period, e.g. ``never``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -118,8 +119,6 @@ def test_cli_bad_input() -> None:
 
 def _concentrated(market: BacktestMarket, config: BacktestConfig):  # type: ignore[no-untyped-def]
     """The largest name on the first day: $200k of it at a $20k basis, held since 2008."""
-    from datetime import date
-
     from directindex.backtest import InKindLot
 
     t0 = market.day_index(config.start)
@@ -130,8 +129,6 @@ def _concentrated(market: BacktestMarket, config: BacktestConfig):  # type: igno
 
 def test_in_kind_funding_is_a_flow_not_a_return(small: tuple[BacktestMarket, BacktestConfig]) -> None:
     """A low-basis lot transferred in is money arriving: the first day's return must not include it."""
-    from datetime import date
-
     market, config = small
     t0, j, qty, lot = _concentrated(market, config)
     cfg = replace(config, end=market.dates[t0 + 60].date(), funding="in_kind", initial=800_000.0, in_kind=(lot,),
@@ -198,15 +195,20 @@ def test_baselines_run_in_workers_match_in_process(small: tuple[BacktestMarket, 
 SHARED = (Path(__file__).resolve().parents[2] / "../shared/data").resolve()
 
 
-@pytest.mark.slow
-def test_real_data_2008_harvests_without_wash_sales() -> None:
-    """The shared S&P 500 files through the 2008 crash: losses harvested, zero wash sales, ledger agrees."""
+def _real_market(start: str, end: str) -> BacktestMarket:
+    """The shared S&P 500 files over a window; their absence fails the test (CI has ../shared beside the clone)."""
     from directindex.backtest import load_market_dir
 
     if not (SHARED / "prices.parquet").exists():
         pytest.fail(f"real data folder {SHARED} is absent (CI has ../shared beside the clone)")
-    market = load_market_dir(SHARED, start="2008-06-02", end="2008-12-31")
-    cfg = BacktestConfig(start=date_(2008, 6, 2), end=date_(2008, 12, 31), harvest_cadence="weekly",
+    return load_market_dir(SHARED, start=start, end=end)
+
+
+@pytest.mark.slow
+def test_real_data_2008_harvests_without_wash_sales() -> None:
+    """The shared S&P 500 files through the 2008 crash: losses harvested, zero wash sales, ledger agrees."""
+    market = _real_market(start="2008-06-02", end="2008-12-31")
+    cfg = BacktestConfig(start=date(2008, 6, 2), end=date(2008, 12, 31), harvest_cadence="weekly",
                          rebalance_cadence="quarterly")
     summary, runs = run_backtest(market, cfg, baselines=("index_fund",), workers=0)
     run = runs[summary["strategy"]]
@@ -218,22 +220,13 @@ def test_real_data_2008_harvests_without_wash_sales() -> None:
     assert -0.45 < bench < -0.2
 
 
-def date_(y: int, m: int, d: int):  # type: ignore[no-untyped-def]
-    from datetime import date
-
-    return date(y, m, d)
-
 
 @pytest.mark.slow
 def test_real_data_stock_distribution_booked_as_cash_is_not_paid_twice() -> None:
     """GOOGL 2014-04-03 (data_quality_flags.csv: large_distribution): the close halves, the adjusted close
     does not, and half the price is recorded as a dividend. The backtest takes it as the 2-for-1 split it
     was and pays no cash on top, so a holder's value does not jump."""
-    from directindex.backtest import load_market_dir
-
-    if not (SHARED / "prices.parquet").exists():
-        pytest.fail(f"real data folder {SHARED} is absent (CI has ../shared beside the clone)")
-    market = load_market_dir(SHARED, start="2014-03-03", end="2014-04-30")
+    market = _real_market(start="2014-03-03", end="2014-04-30")
     j = market.symbols.index("GOOGL")
     t = market.day_index("2014-04-03")
     assert market.split[t, j] == 2.0
@@ -255,11 +248,7 @@ def test_a_split_does_not_move_the_benchmark_weight() -> None:
 @pytest.mark.slow
 def test_real_data_apple_split_keeps_its_index_weight() -> None:
     """AAPL split 7-for-1 on 2014-06-09: its cap weight (the shared files' adj-close method) barely moves."""
-    from directindex.backtest import load_market_dir
-
-    if not (SHARED / "prices.parquet").exists():
-        pytest.fail(f"real data folder {SHARED} is absent (CI has ../shared beside the clone)")
-    market = load_market_dir(SHARED, start="2014-05-01", end="2014-07-31")
+    market = _real_market(start="2014-05-01", end="2014-07-31")
     j = market.symbols.index("AAPL")
     t = market.day_index("2014-06-09")
     assert market.split[t, j] == 7.0

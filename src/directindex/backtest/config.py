@@ -7,7 +7,6 @@ from datetime import date
 from typing import Literal
 
 Cadence = Literal["daily", "weekly", "monthly", "quarterly", "annual", "december", "never"]
-CADENCES: tuple[str, ...] = ("daily", "weekly", "monthly", "quarterly", "annual")
 
 
 @dataclass(frozen=True, slots=True)
