@@ -19,6 +19,7 @@ from directindex.construct import (
     TrackingErrorOptimizer,
     staged_contributions,
 )
+from directindex.construct.problem import ParametrizedProblem
 
 from .construct_fixtures import make_lot, random_lots
 
@@ -34,10 +35,16 @@ def numpy_te(rm, weights: dict[str, float], bench: dict[str, float]) -> float:
     return float(np.sqrt(a @ cov @ a))
 
 
+@pytest.fixture(scope="module", params=["cvxpy", "direct"])
+def backend(request) -> str:
+    """Every test runs on both backends: the compiled cvxpy problem and the direct Clarabel matrices."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def opt(market):
+def opt(market, backend):
     rm, uni, _, _ = market
-    return TrackingErrorOptimizer(rm, uni)
+    return TrackingErrorOptimizer(rm, uni, solver=SolverConfig(backend=backend))
 
 
 def sector_weight(uni, weights, sector):
@@ -187,7 +194,7 @@ def test_te_budget_unreachable_with_tax_falls_back_to_min_te(market, opt, accoun
 
 
 def test_relax_keeps_the_tax_objective_just_above_the_least_te_and_starts_from_the_floor_next_time(
-    market, account
+    market, account, backend
 ) -> None:
     """``over_budget="relax"``: an unreachable budget gets the least TE the rest of the policy allows, then
     the tax objective under a budget 10% above it (so less tax than minimum TE with tax ignored). The same
@@ -195,7 +202,7 @@ def test_relax_keeps_the_tax_objective_just_above_the_least_te_and_starts_from_t
     rm, uni, bench, prices = market
     policy = Policy(te_budget=1e-5, exclusions=Exclusions(symbols=("S003", "S020")))
     plain = TrackingErrorOptimizer(rm, uni).solve(bench, account, prices=prices, policy=policy)
-    relaxed_opt = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(over_budget="relax"))
+    relaxed_opt = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(over_budget="relax", backend=backend))
     first = relaxed_opt.solve(bench, account, prices=prices, policy=policy)
     assert plain.status == "fallback_min_te" and first.status == "fallback_relaxed_te"
     alert = next(a for a in first.alerts if a.code == "tracking_error_over_budget")
@@ -223,6 +230,8 @@ def test_new_account_reuses_the_compiled_problem(market, opt, account) -> None:
     )
     other_policy = Policy(exclusions=Exclusions(symbols=("S007",)), no_buy=frozenset({"S008"}))
     for s, p in before.items():
+        if not isinstance(p, ParametrizedProblem):
+            continue  # the direct backend compiles nothing
         compiled = p.problem._cache.param_prog
         if s.segments:
             opt.solve(bench, other, prices=prices, policy=other_policy)
@@ -282,9 +291,9 @@ def test_no_buy_name_is_never_bought_back_inside_the_plan(market) -> None:
     assert r.realized_gain <= 2_000.0 + 1e-6
 
 
-def test_over_budget_names_the_budget_needed_and_the_exclusions_to_drop(market) -> None:
+def test_over_budget_names_the_budget_needed_and_the_exclusions_to_drop(market, backend) -> None:
     rm, uni, bench, _ = market
-    opt = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(diagnose_budget=True))
+    opt = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(diagnose_budget=True, backend=backend))
     base = Policy(te_budget=0.004, sector_bounds=None)
     sector_te = opt.solve(bench, policy=replace(base, exclusions=Exclusions(sectors=("Sector1",))))
     assert sector_te.ex_ante_tracking_error > 0.004

@@ -116,7 +116,7 @@ class OptimizerConstructor:
         # 1e-6 gaps: a backtest re-solves hundreds of times; weights are rounded to whole shares anyway
         self.optimizer = TrackingErrorOptimizer(risk_model, self.universe, Policy(te_budget=config.te_budget),
                                                 SolverConfig(tolerance=1e-6, diagnose=False, over_budget="relax",
-                                                             min_segments=4, max_segments=4))
+                                                             min_segments=4, max_segments=4, backend="direct"))
         self.last_result: object | None = None
         self.alerts: list[str] = []
 
@@ -174,6 +174,13 @@ class ScanHarvester:
         self.config = config
         self.threshold = config.threshold if threshold is None else threshold
         self.replacer = PeerReplacer(config.basket_size)
+        self._names: tuple[tuple[str, ...], tuple[str, ...], dict[str, int]] | None = None
+
+    def _labels(self, symbols: tuple[str, ...], n_groups: int) -> tuple[tuple[str, ...], dict[str, int]]:
+        """Group labels and the symbol index, built once per universe (they were rebuilt every day)."""
+        if self._names is None or self._names[0] is not symbols or len(self._names[1]) != n_groups:
+            self._names = (symbols, tuple(str(g) for g in range(n_groups)), {s: j for j, s in enumerate(symbols)})
+        return self._names[1], self._names[2]
 
     def harvest(self, ctx: DayContext) -> list[Order]:
         st, mk = ctx.state, ctx.market
@@ -183,9 +190,10 @@ class ScanHarvester:
         sym = st.sym[rows]
         grp = ctx.group_of[sym]
         n_groups = int(ctx.group_of.max()) + 1
+        labels, index = self._labels(mk.symbols, n_groups)
         table = LotTable(
             lots=(), accounts=(st.account,), households=(self.config.household,), symbols=mk.symbols,
-            groups=tuple(str(g) for g in range(n_groups)),
+            groups=labels,
             account_idx=np.zeros(rows.size, np.int64), household_idx=np.zeros(rows.size, np.int64),
             symbol_idx=sym, group_idx=grp, taxable=np.ones(rows.size, np.bool_),
             quantity=st.qty[rows], basis=st.basis[rows], acquired=st.acquired[rows], long_term_on=st.lt_on[rows],
@@ -217,7 +225,6 @@ class ScanHarvester:
             sectors=mk.sector_of, risk_model=ctx.risk_model, te_budget=self.config.te_budget,
             basket_size=self.config.basket_size,
         )
-        index = {s: j for j, s in enumerate(mk.symbols)}
         for s, dollars in sorted(self.replacer(request).items()):
             j = index[s]
             q = math.floor(dollars / (ctx.prices[j] * (1 + self.config.trading_cost)))
@@ -328,6 +335,7 @@ class Simulation:
         self.state = LotState(config.account)
         self.cash = 0.0
         self.transactions: list[Transaction] = []
+        self._booked: tuple[tuple[date | None, int], LedgerResult] | None = None  # see book()
         self.reasons: dict[str, str] = {}
         self.last_loss = np.full(len(labels), NEVER, dtype=np.int64)
         self.last_buy = np.full(len(labels), NEVER, dtype=np.int64)
@@ -417,7 +425,13 @@ class Simulation:
     # -- checks ---------------------------------------------------------------------------------------
 
     def book(self, as_of: date | None = None) -> LedgerResult:
-        return book(self.transactions, self.accounts, self.securities, as_of=as_of).raise_errors()
+        """The real ledger over every transaction so far (the same date and history again is not re-booked)."""
+        key = (as_of, len(self.transactions))
+        if self._booked is not None and self._booked[0] == key:
+            return self._booked[1]
+        result = book(self.transactions, self.accounts, self.securities, as_of=as_of).raise_errors()
+        self._booked = (key, result)
+        return result
 
     def check(self, on: date) -> LedgerCheck:
         """Book everything so far and compare the ledger's open lots with the fast state."""

@@ -38,6 +38,8 @@ class LotState:
         self.acquired = np.zeros(capacity, np.int64)
         self.lt_on = np.zeros(capacity, np.int64)
         self.ids: list[str] = []
+        self._records: dict[int, tuple[float, float, Lot]] = {}  # row -> (qty, basis, its Lot), see records
+        self._symbols: tuple[str, ...] = ()
 
     def _grow(self) -> None:
         cap = len(self.qty) * 2
@@ -93,15 +95,30 @@ class LotState:
         return np.bincount(self.sym[rows], weights=self.basis[rows], minlength=n_symbols).astype(np.float64)
 
     def records(self, symbols: tuple[str, ...]) -> list[Lot]:
-        """The open lots as ledger ``Lot`` records (what the constructor's lot-level sells read)."""
+        """The open lots as ledger ``Lot`` records (what the constructor's lot-level sells read).
+
+        A lot whose quantity and basis have not moved since the last call is the same frozen record, so a
+        monthly rebalance builds records only for the lots bought or partly sold since the one before.
+        """
         out = []
-        for i in self.open_rows():
-            acq = date.fromordinal(int(self.acquired[i]))
-            out.append(Lot(
-                account=self.account, lot=self.ids[i], symbol=symbols[self.sym[i]], quantity=qty_decimal(self.qty[i]),
-                acquired=acq, cost=Decimal(f"{self.basis[i]:.2f}"), wash_sale_adjustment=Decimal(0),
-                holding_start=acq, long_term_on=date.fromordinal(int(self.lt_on[i])),
-            ))
+        if symbols is not self._symbols:
+            self._records, self._symbols = {}, symbols
+        cache: dict[int, tuple[float, float, Lot]] = {}
+        for i in self.open_rows().tolist():
+            q, bs = float(self.qty[i]), float(self.basis[i])
+            hit = self._records.get(i)
+            if hit is not None and hit[0] == q and hit[1] == bs:
+                lot = hit[2]
+            else:
+                acq = date.fromordinal(int(self.acquired[i]))
+                lot = Lot(
+                    account=self.account, lot=self.ids[i], symbol=symbols[self.sym[i]], quantity=qty_decimal(q),
+                    acquired=acq, cost=Decimal(f"{bs:.2f}"), wash_sale_adjustment=Decimal(0),
+                    holding_start=acq, long_term_on=date.fromordinal(int(self.lt_on[i])),
+                )
+            cache[i] = (q, bs, lot)
+            out.append(lot)
+        self._records = cache
         return out
 
 

@@ -53,14 +53,16 @@ def term_on(lot: Lot, as_of: date) -> Term:
 def price_lots(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) -> list[LotView]:
     """Lots of one symbol in sale order (ascending tax cost per share; ties: older holding first)."""
     views = []
+    long_rate, short_rate = rates.long_term, rates.short_term
     for lot in lots:
         q = float(lot.quantity)
         if q <= 0:
             continue
-        bps = float(lot.basis) / q
-        term = term_on(lot, as_of)
-        rate = rates.long_term if term is Term.LONG else rates.short_term
-        views.append(LotView(lot, q, bps, price, term, (price - bps) * rate))
+        bps = float(lot.cost + lot.wash_sale_adjustment) / q
+        if as_of >= lot.long_term_on:
+            views.append(LotView(lot, q, bps, price, Term.LONG, (price - bps) * long_rate))
+        else:
+            views.append(LotView(lot, q, bps, price, Term.SHORT, (price - bps) * short_rate))
     views.sort(key=lambda v: (v.tax_per_share, -v.basis_per_share, v.lot.holding_start, v.lot.lot))
     return views
 
@@ -158,18 +160,36 @@ def lot_segments(
     tax = np.zeros((n, segments))
     gain = np.zeros((n, segments))
     groups: list[list[list[int]]] = [[[] for _ in range(segments)] for _ in range(n)]
-    for i, views in views_by_symbol.items():
-        if not views:
-            continue
-        parts = np.array_split(np.arange(len(views)), min(segments, len(views)))
-        for k, idx in enumerate(parts):
-            vals = np.array([views[j].value for j in idx])
-            tot = vals.sum()
-            if tot <= 0:
-                continue
-            caps[i, k] = tot / value
-            # per unit weight: dollars of tax per dollar sold
-            tax[i, k] = sum(views[j].tax_per_share * views[j].quantity for j in idx) / tot
-            gain[i, k] = sum(views[j].gain_per_share * views[j].quantity for j in idx) / tot
-            groups[i][k] = [int(j) for j in idx]
+    items = [(i, views) for i, views in views_by_symbol.items() if views]
+    if not items:
+        return caps, tax, gain, groups
+    sizes = np.array([len(v) for _, v in items])
+    name = np.repeat(np.array([i for i, _ in items]), sizes)
+    flat = [v for _, views in items for v in views]
+    qty = np.array([v.quantity for v in flat])
+    px = np.array([v.price for v in flat])
+    value_each = qty * px
+    tax_each = np.array([v.tax_per_share for v in flat]) * qty
+    gain_each = (px - np.array([v.basis_per_share for v in flat])) * qty
+    # position of each lot within its name, and its segment as np.array_split numbers them
+    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    pos = np.arange(len(flat)) - starts
+    length = np.repeat(sizes, sizes)
+    parts = np.minimum(segments, length)
+    q, r = length // parts, length % parts
+    big = r * (q + 1)
+    seg = np.where(pos < big, pos // (q + 1), r + (pos - big) // np.maximum(q, 1))
+    tot = np.zeros((n, segments))
+    np.add.at(tot, (name, seg), value_each)
+    np.add.at(tax, (name, seg), tax_each)
+    np.add.at(gain, (name, seg), gain_each)
+    ok = tot > 0
+    caps[ok] = tot[ok] / value
+    tax[ok] /= tot[ok]
+    gain[ok] /= tot[ok]
+    tax[~ok] = 0.0
+    gain[~ok] = 0.0
+    keep = ok[name, seg]
+    for i_, k_, p_ in zip(name[keep].tolist(), seg[keep].tolist(), pos[keep].tolist(), strict=True):
+        groups[i_][k_].append(p_)
     return caps, tax, gain, groups

@@ -39,6 +39,7 @@ import pandas as pd
 
 from directindex.construct.config import Exclusions, Policy, SolverConfig
 from directindex.construct.diagnose import diagnose
+from directindex.construct.direct import DirectProblem
 from directindex.construct.lots import LotView, lot_segments, price_lots, select_lots
 from directindex.construct.problem import ParametrizedProblem, SolveOutcome, Structure
 from directindex.construct.result import (
@@ -141,7 +142,7 @@ class TrackingErrorOptimizer:
         self.universe = universe
         self.policy = policy or Policy()
         self.solver = solver or SolverConfig()
-        self.problems: dict[Structure, ParametrizedProblem] = {}
+        self.problems: dict[Structure, ParametrizedProblem | DirectProblem] = {}
         self._over_budget_accounts: set[str] = set()  # accounts whose last rebalance could not meet their TE budget
         self._membership = universe.sector_matrix()
         self._sector_names = universe.sector_names()
@@ -242,10 +243,13 @@ class TrackingErrorOptimizer:
                 x, self.solver.solver, self.solver.tolerance, self.solver.max_iter))
         return result
 
-    def problem_for(self, structure: Structure) -> ParametrizedProblem:
-        """The compiled problem for a structure, built on first use and reused after."""
+    def problem_for(self, structure: Structure) -> ParametrizedProblem | DirectProblem:
+        """The problem for a structure, built on first use and reused after (see ``SolverConfig.backend``)."""
         if structure not in self.problems:
-            self.problems[structure] = ParametrizedProblem(structure, self._membership)
+            if self.solver.backend == "direct" and structure.segments > 0 and self.solver.solver == "CLARABEL":
+                self.problems[structure] = DirectProblem(structure, self._membership, self.solver.linear_solver)
+            else:
+                self.problems[structure] = ParametrizedProblem(structure, self._membership)
         return self.problems[structure]
 
     # ------------------------------------------------------------------ preparation

@@ -1,0 +1,100 @@
+"""The direct Clarabel problem against the compiled cvxpy problem: same status, same optimum, same weights.
+
+The cvxpy problem (``ParametrizedProblem``) is the reference: each of its terms is checked against numpy
+in ``test_terms.py``. The direct problem substitutes ``w`` and ``a`` and drops the variables that cannot
+move, so it must agree with it on inputs where many names cannot trade at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from directindex.construct.direct import DirectProblem
+from directindex.construct.problem import ParametrizedProblem, Structure
+from directindex.construct.terms import OFF, SolveInputs
+
+from .test_terms import SEG, G, K, M, N, random_inputs
+
+
+def sparse_case(d: SolveInputs, rng: np.random.Generator) -> SolveInputs:
+    """Like a real rebalance: empty lot segments, no-buy names, names with nothing held, excluded names."""
+    caps = d.lot_caps * (rng.uniform(size=d.lot_caps.shape) < 0.5)
+    held = caps.sum(axis=1)
+    held[rng.uniform(size=N) < 0.3] = 0.0
+    caps[held == 0] = 0.0
+    assert d.buy_caps is not None
+    buy_caps = np.where(rng.uniform(size=N) < 0.3, 0.0, OFF)
+    upper = d.upper.copy()
+    upper[(held == 0) & (rng.uniform(size=N) < 0.3)] = 0.0  # excluded, not held
+    h = held * 0.9 / max(held.sum(), 1e-12)
+    caps = caps * (h / np.where(held > 0, held, 1.0))[:, None]
+    return replace(d, holdings=h, lot_caps=caps, buy_caps=buy_caps, upper=np.maximum(upper, 0.0),
+                   lower=np.zeros(N))
+
+
+def both(d: SolveInputs, membership: np.ndarray, sectors: int = G, tilts: int = M):
+    s = Structure(N, K, sectors, tilts, SEG)
+    ref = ParametrizedProblem(s, membership).solve(d, "CLARABEL", 1e-9, 300)
+    new = DirectProblem(s, membership).solve(d, "CLARABEL", 1e-9, 300)
+    return ref, new
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("limits", ["all", "none", "te_only"])
+def test_direct_matches_cvxpy(seed: int, limits: str) -> None:
+    rng = np.random.default_rng(100 + seed)
+    d, membership, cov = random_inputs(rng)
+    d = sparse_case(d, rng)
+    d = replace(d, sector_lower=np.zeros(G), sector_upper=np.ones(G), te_budget_sq=0.06**2)
+    if limits == "none":
+        d = replace(d, te_budget_sq=OFF, gain_budget=OFF, max_turnover=OFF)
+    elif limits == "te_only":
+        d = replace(d, gain_budget=OFF, max_turnover=OFF)
+    ref, new = both(d, membership)
+    assert ref.status == new.status
+    if ref.status != "optimal":
+        return
+    assert new.objective == pytest.approx(ref.objective, abs=1e-7)
+    np.testing.assert_allclose(new.w, ref.w, atol=2e-4)
+    a = new.w - d.benchmark
+    assert new.te_sq == pytest.approx(a @ cov @ a, rel=1e-9)
+    # the direct solution satisfies the problem's own constraints
+    assert new.w.sum() == pytest.approx(d.invested, abs=1e-7)
+    np.testing.assert_allclose(new.w, d.holdings + new.buy - new.sell.sum(axis=1), atol=1e-12)
+    assert np.all(new.sell <= d.lot_caps + 1e-7) and np.all(new.w <= d.upper + 1e-7)
+    assert d.buy_caps is not None and np.all(new.buy[d.buy_caps == 0] == 0.0)
+    if d.te_budget_sq < OFF:
+        assert new.te_sq <= d.te_budget_sq * (1 + 1e-6)
+
+
+def test_direct_reports_infeasible_like_cvxpy() -> None:
+    rng = np.random.default_rng(5)
+    d, membership, _ = random_inputs(rng)
+    d = replace(sparse_case(d, rng), te_budget_sq=1e-10)  # no-buy names and lots make this unreachable
+    ref, new = both(d, membership)
+    assert ref.status == new.status == "infeasible"
+
+
+def test_a_name_that_cannot_trade_outside_its_bounds_is_infeasible() -> None:
+    rng = np.random.default_rng(6)
+    d, membership, _ = random_inputs(rng)
+    d = sparse_case(d, rng)
+    i = int(np.flatnonzero(d.holdings > 0)[0])
+    caps = d.lot_caps.copy()
+    caps[i] = 0.0
+    upper = d.upper.copy()
+    upper[i] = d.holdings[i] / 2
+    assert d.buy_caps is not None
+    buy_caps = d.buy_caps.copy()
+    buy_caps[i] = 0.0
+    d = replace(d, lot_caps=caps, upper=upper, buy_caps=buy_caps)
+    ref, new = both(d, membership)
+    assert ref.status == new.status == "infeasible"
+
+
+def test_direct_models_rebalances_only() -> None:
+    with pytest.raises(ValueError, match="rebalances"):
+        DirectProblem(Structure(N, K, G, M, 0), np.zeros((G, N)))
