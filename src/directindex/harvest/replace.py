@@ -103,8 +103,8 @@ class PeerReplacer:
         srows = np.array([idx[s] for s in sold])
         b, f = model.exposures, model.factor_cov
         cov = (b[srows] @ f) @ b[rows].T
-        var_c = np.einsum("ij,jk,ik->i", b[rows], f, b[rows]) + model.specific_var[rows]
-        var_s = np.einsum("ij,jk,ik->i", b[srows], f, b[srows]) + model.specific_var[srows]
+        total_var = model.total_var()
+        var_c, var_s = total_var[rows], total_var[srows]
         corr = cov / np.sqrt(np.clip(var_s[:, None] * var_c[None, :], 1e-300, None))
         k = _beta_column(model)
         beta_gap = np.abs(b[rows, k][None, :] - b[srows, k][:, None])

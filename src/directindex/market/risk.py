@@ -43,7 +43,21 @@ class FactorRiskModel:
         return len(self.symbols)
 
     def index(self) -> dict[str, int]:
-        return {s: i for i, s in enumerate(self.symbols)}
+        """Symbol -> row, built once per model (read-only: callers must not change it)."""
+        cached = self.__dict__.get("_index")
+        if cached is None:
+            cached = {s: i for i, s in enumerate(self.symbols)}
+            object.__setattr__(self, "_index", cached)
+        return cached  # type: ignore[no-any-return]
+
+    def total_var(self) -> FloatArray:
+        """Each name's total variance ``diag(B F B') + d``, computed once per model."""
+        cached = self.__dict__.get("_total_var")
+        if cached is None:
+            b = self.exposures
+            cached = np.einsum("ij,jk,ik->i", b, self.factor_cov, b) + self.specific_var
+            object.__setattr__(self, "_total_var", cached)
+        return cached  # type: ignore[no-any-return]
 
     def factor_chol(self) -> FloatArray:
         """``L`` with ``L L' = F`` (jittered if F is only semi-definite)."""
