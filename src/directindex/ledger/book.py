@@ -14,23 +14,26 @@ Households: the wash-sale scope never crosses a household, and a split row with 
 applies to every account, so a large history is cut into shares of whole households that fold on
 several cores at once on request (forked processes; ``workers=N`` or ``DIRECTINDEX_WORKERS=N``).
 Every record carries the sequence number of the row that made it, and the shares' outputs are merged
-back in that order: the result is identical to the one-process fold, record for record.
+back in that order: the result is identical to the one-process fold, record for record. Within a
+process, too, each household is folded alone (its state stays small enough for the CPU's caches)
+and merged back the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import gc
 import itertools
 import multiprocessing as mp
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from directindex.errors import InputError, InputIssue
@@ -48,7 +51,7 @@ from directindex.ledger.records import (
     WashSale,
 )
 from directindex.ledger.relief import RELIEF_METHODS, ReliefContext
-from directindex.ledger.washsale import Acquisition, PendingMatch, ReplacementIndex, match_replacements
+from directindex.ledger.washsale import Acquisition, PendingMatch, ReplacementIndex, index_maps, match_replacements
 
 _ZERO = Decimal(0)
 _NIL = Decimal("0.00")  # money zero, printed to the cent
@@ -58,6 +61,7 @@ _LONG, _SHORT = Term.LONG, Term.SHORT
 _BY_DATE = attrgetter("date")
 _BY_ACCOUNT = attrgetter("account")
 _BY_ID = attrgetter("id")
+_SEQ, _TX = itemgetter(0), itemgetter(1)  # of a (seq, transaction) row
 
 # Parallel booking: below this many transactions a fork costs more than it saves.
 PARALLEL_MIN_TRANSACTIONS = 50_000
@@ -78,12 +82,13 @@ def allocate(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
         return [total - _ZERO]  # what the loop below computes for one weight
     whole = sum(weights, _ZERO)
     out: list[Decimal] = []
+    append = out.append
     done = _ZERO
     acc = _ZERO
     for w in weights:
         acc += w
-        upto = total if acc == whole else cents(total * acc / whole)
-        out.append(upto - done)
+        upto = total if acc == whole else (total * acc / whole).quantize(CENT, ROUND_HALF_UP)  # cents()
+        append(upto - done)
         done = upto
     return out
 
@@ -105,11 +110,10 @@ class _Part:
     """
 
     __slots__ = ("account", "lot", "id", "symbol", "qty", "cost", "adj", "acquired", "holding_start",
-                 "absorbed", "seq", "transaction")
+                 "absorbed", "seq")
 
     def __init__(self, account: str, lot: str, pid: str, symbol: str, qty: Decimal, cost: Decimal,
-                 adj: Decimal, acquired: date, holding_start: date, absorbed: bool, seq: int,
-                 transaction: str):
+                 adj: Decimal, acquired: date, holding_start: date, absorbed: bool, seq: int):
         self.account = account
         self.lot = lot
         self.id = pid
@@ -121,12 +125,6 @@ class _Part:
         self.holding_start = holding_start
         self.absorbed = absorbed
         self.seq = seq
-        self.transaction = transaction
-
-    def row(self) -> tuple[Any, ...]:
-        """The fields of the exported ``Lot``, in its order."""
-        return (self.account, self.id, self.symbol, self.qty, self.acquired, self.cost, self.adj,
-                self.holding_start, long_term_on(self.holding_start), self.absorbed)
 
 
 @dataclass(frozen=True)
@@ -170,14 +168,18 @@ class _Output:
 
 
 class _Ledger:
-    def __init__(self, accounts: Mapping[str, Account], config: LedgerConfig, index: ReplacementIndex):
-        self.accounts = accounts
-        self.taxable = {a: acct.taxable for a, acct in accounts.items()}
+    def __init__(self, taxable: Mapping[str, bool], config: LedgerConfig, index: ReplacementIndex):
+        self.taxable = taxable  # account -> whether it is taxable
         self.config = config
         self.relieve = RELIEF_METHODS[config.method]
+        self.fifo = config.method is Method.FIFO
         self.index = index
+        self.pending = index.pending
         self.positions: dict[tuple[str, str], list[_Part]] = {}
         self.opened: dict[tuple[str, str], int] = {}  # position -> the row that opened it
+        # Positions whose parts may be out of (acquired, seq) order: a transfer in of a lot acquired
+        # before the position's last part. Every other position's list is in FIFO order already.
+        self.unordered: set[tuple[str, str]] = set()
         # (account, lot) -> its open parts; the key stays once the lot closes, so a lot id is used once.
         self.by_lot: dict[tuple[str, str], list[_Part]] = {}
         self.next_part: dict[tuple[str, str], int] = {}
@@ -205,7 +207,8 @@ class _Ledger:
         opened = self.opened
         for key, parts in self.positions.items():
             n = len(lots)
-            lots += [p.row() for p in parts if p.qty > 0]
+            lots += [(p.account, p.id, p.symbol, p.qty, p.acquired, p.cost, p.adj, p.holding_start,
+                      long_term_on(p.holding_start), p.absorbed) for p in parts if p.qty > 0]  # a Lot's fields
             lot_seqs += [opened[key]] * (len(lots) - n)
         return _Output(lots, lot_seqs, self.reliefs, self.relief_seqs, self.wash_sales, self.wash_sale_seqs,
                        self.errors, self.error_seqs)
@@ -232,7 +235,7 @@ class _Ledger:
         else:
             cost, adj = cents(part.cost * qty / part.qty), cents(part.adj * qty / part.qty)
         new = _Part(part.account, part.lot, new_id, part.symbol, qty, cost, adj, part.acquired,
-                    part.holding_start, part.absorbed, part.seq, part.transaction)
+                    part.holding_start, part.absorbed, part.seq)
         part.qty -= qty
         part.cost -= cost
         part.adj -= adj
@@ -249,7 +252,8 @@ class _Ledger:
         lot = tx.lot or tx.id
         account = tx.account
         key = (account, lot)
-        if key in self.by_lot:
+        by_lot = self.by_lot
+        if key in by_lot:
             self.issue(seq, tx, "lot", f"lot '{lot}' already exists in account '{account}'")
             return
         if tx.action is _TRANSFER_IN:
@@ -257,15 +261,20 @@ class _Ledger:
             cost, acquired = (tx.basis + tx.fees).quantize(CENT, ROUND_HALF_UP), tx.acquired
         else:
             cost, acquired = (tx.quantity * tx.price + tx.fees).quantize(CENT, ROUND_HALF_UP), tx.date
-        part = _Part(account, lot, lot, tx.symbol, tx.quantity, cost, _NIL, acquired, acquired, False, seq, tx.id)
-        pkey = (account, tx.symbol)
+        symbol = tx.symbol
+        part = _Part(account, lot, lot, symbol, tx.quantity, cost, _NIL, acquired, acquired, False, seq)
+        pkey = (account, symbol)
         pos = self.positions.get(pkey)
         if pos is None:
-            pos = self.positions[pkey] = []
+            self.positions[pkey] = [part]
             self.opened[pkey] = seq
-        pos.append(part)
-        self.by_lot[key] = [part]
-        acq = self.index.pending.get(key)
+        else:
+            # Parts come in row order, so only an older lot transferred in can land out of FIFO order.
+            if pos and pos[-1].acquired > acquired:
+                self.unordered.add(pkey)
+            pos.append(part)
+        by_lot[key] = [part]
+        acq = self.pending.get(key)
         if acq is not None and acq.seq == seq:
             for pm in acq.pending:  # matches made by earlier loss sales against this purchase
                 new = self.carve(part, pm.quantity, pm.part)
@@ -297,12 +306,15 @@ class _Ledger:
                 self.issue(seq, tx, "lot", f"lot '{tx.lot}' holds {chosen[0].symbol}, not {tx.symbol}")
                 return None
             return chosen
-        parts = self.positions.get((tx.account, tx.symbol), [])
-        if len(parts) <= 1:
-            return list(parts)  # nothing to order (a copy: dispose mutates the position)
+        pkey = (tx.account, tx.symbol)
+        held = self.positions.get(pkey)
+        if held is None or len(held) <= 1:
+            return list(held or ())  # nothing to order (a copy: dispose mutates the position)
+        if self.fifo and pkey not in self.unordered:
+            return held[:]  # in (acquired, seq) order already: what FIFO's stable sort returns
         config = self.config
         ctx = ReliefContext(tx.date, tx.price, config.short_term_rate, config.long_term_rate)
-        return self.relieve(parts, ctx)  # type: ignore[return-value]
+        return self.relieve(held, ctx)  # type: ignore[return-value]
 
     def dispose(self, seq: int, tx: Transaction) -> None:
         chosen = self.select(seq, tx)
@@ -320,6 +332,7 @@ class _Ledger:
                                             f"{held} on {tx.date}")
             return
         # Relieve every share first: shares leaving in this sale can never replace its losses.
+        tid, account, symbol, day = tx.id, tx.account, tx.symbol, tx.date
         chunks: list[tuple[_Part, Decimal, Decimal, Decimal]] = []
         remaining = quantity
         for part in chosen:
@@ -327,11 +340,11 @@ class _Ledger:
                 break
             pq = part.qty
             q = remaining if remaining < pq else pq
-            if q is pq:  # the whole part leaves
+            if q is pq:  # the whole part leaves (every chosen part is of this account and symbol)
                 cost, adj = part.cost, part.adj
                 part.qty = pq - q
-                self.positions[(part.account, part.symbol)].remove(part)
-                self.by_lot[(part.account, part.lot)].remove(part)
+                self.positions[(account, symbol)].remove(part)
+                self.by_lot[(account, part.lot)].remove(part)
             else:
                 cost = (part.cost * q / pq).quantize(CENT, ROUND_HALF_UP)
                 adj = (part.adj * q / pq).quantize(CENT, ROUND_HALF_UP)
@@ -341,26 +354,31 @@ class _Ledger:
             chunks.append((part, q, cost, adj))
             remaining -= q
         donated = tx.action is _DONATE
-        taxable = self.taxable[tx.account]
+        taxable = self.taxable[account]
         total = _NIL if donated else (quantity * tx.price - tx.fees).quantize(CENT, ROUND_HALF_UP)
         if len(chunks) == 1:
             proceeds = [total - _ZERO]
         else:
             proceeds = allocate(total, [c[1] for c in chunks])
-        tid, account, symbol, day = tx.id, tx.account, tx.symbol, tx.date
+        washes = not donated and taxable
         append, append_seq = self.reliefs.append, self.relief_seqs.append
         for (part, q, cost, adj), proceeds_q in zip(chunks, proceeds, strict=True):
             basis = cost + adj
-            disallowed = permanent = _NIL
-            if not donated and taxable and proceeds_q < basis:
+            if washes and proceeds_q < basis:
                 disallowed, permanent = self.wash(seq, tx, part, q, basis - proceeds_q)
+            else:
+                disallowed = permanent = _NIL
             start = part.holding_start
             append((tid, account, symbol, part.id, q, part.acquired, start, day, proceeds_q, basis, disallowed,
                     permanent, _LONG if day >= long_term_on(start) else _SHORT, donated, taxable))
             append_seq(seq)
 
     def held_unabsorbed(self, acq: Acquisition) -> Decimal:
-        return sum((p.qty for p in self.by_lot.get((acq.account, acq.lot), []) if not p.absorbed), _ZERO)
+        held = _ZERO  # as sum(..., _ZERO): the same additions in the same order
+        for p in self.by_lot.get((acq.account, acq.lot), ()):
+            if not p.absorbed:
+                held += p.qty
+        return held
 
     def wash(self, seq: int, tx: Transaction, sold: _Part, sold_qty: Decimal,
              loss: Decimal) -> tuple[Decimal, Decimal]:
@@ -372,11 +390,17 @@ class _Ledger:
         if not matches:
             return _NIL, _NIL
         # Cumulative rounding over the matched shares, so a fully matched loss is disallowed exactly.
-        shares = [m for _, m in matches]
-        matched = sum(shares, _ZERO)
-        total = loss if matched == sold_qty else cents(loss * matched / sold_qty)
-        amounts = allocate(total, shares)
+        if len(matches) == 1:
+            matched = _ZERO + matches[0][1]  # as sum([m], _ZERO)
+            total = loss if matched == sold_qty else cents(loss * matched / sold_qty)
+            amounts = [total - _ZERO]  # as allocate(total, [m])
+        else:
+            shares = [m for _, m in matches]
+            matched = sum(shares, _ZERO)
+            total = loss if matched == sold_qty else cents(loss * matched / sold_qty)
+            amounts = allocate(total, shares)
         permanent = _NIL
+        wash_sales, wash_sale_seqs = self.wash_sales, self.wash_sale_seqs
         for (acq, m), amount in zip(matches, amounts, strict=True):
             start = tacked_start(acq.date, sold.holding_start, tx.date)
             pid = self.part_id(acq.account, acq.lot)
@@ -386,11 +410,11 @@ class _Ledger:
                 self.absorb_existing(acq, m, amount, start, pid)
             else:
                 self.index.add_pending(acq, PendingMatch(pid, m, amount, start, acq.tax_advantaged))
-            self.wash_sales.append((
+            wash_sales.append((
                 tx.id, tx.account, sold.id, tx.date, acq.account, pid, acq.transaction, acq.date, m, amount,
                 acq.tax_advantaged,
             ))
-            self.wash_sale_seqs.append(seq)
+            wash_sale_seqs.append(seq)
         return total, permanent
 
     def absorb_existing(self, acq: Acquisition, qty: Decimal, amount: Decimal, start: date, pid: str) -> None:
@@ -404,7 +428,8 @@ class _Ledger:
             pieces.append(self.carve(part, take, pid if not pieces else self.part_id(acq.account, acq.lot)))
             remaining -= take
         moved = _NIL if acq.tax_advantaged else amount
-        for piece, share in zip(pieces, allocate(moved, [p.qty for p in pieces]), strict=True):
+        shares = [moved - _ZERO] if len(pieces) == 1 else allocate(moved, [p.qty for p in pieces])
+        for piece, share in zip(pieces, shares, strict=True):
             piece.adj += share
             if not acq.tax_advantaged:  # no basis moves into an IRA, so no holding period is tacked
                 piece.holding_start = start
@@ -443,7 +468,8 @@ def book(
         n = _worker_count(workers, len(txs))
         shares = _shares(sequenced, account_of, accounts, n) if n > 1 else None
         if shares is None:
-            return _result([_records(_fold(sequenced, skip, accounts, securities, config))], screened)
+            return _result([_fold(sequenced, skip, accounts, securities, config, records=True, account_of=account_of)],
+                           screened)
         return _result(_fold_parallel(shares, skip, accounts, securities, config, min(n, len(shares))), screened)
     finally:
         if enabled:
@@ -451,9 +477,57 @@ def book(
 
 
 def _fold(sequenced: list[tuple[int, Transaction]], skip: set[int], accounts: Mapping[str, Account],
-          securities: Mapping[str, Security], config: LedgerConfig) -> _Output:
-    index = ReplacementIndex(sequenced, accounts, securities)
-    return _Ledger(accounts, config, index).run(sequenced, skip)
+          securities: Mapping[str, Security], config: LedgerConfig, *, records: bool = False,
+          account_of: Sequence[str] | None = None) -> _Output:
+    """Fold rows (whole households) one household after the other, and merge back into row order.
+
+    The same output as one fold over all the rows: no record depends on another household (see
+    ``_shares``). One household's lots, positions and replacement index are small, so they stay in the
+    CPU's caches while its rows are folded, and so do its records while they are made (``records``:
+    records in place of field tuples, as ``_records`` makes them). Measured at 1M transactions: one
+    fold over the whole history, records made at the end, takes a third longer.
+
+    ``account_of``: the account of each row, when the caller has them.
+    """
+    households, groups, tax_advantaged = index_maps(accounts, securities)
+    taxable = {a: not t for a, t in tax_advantaged.items()}
+    outs: list[_Output] = []
+    for rows in _by_household(sequenced, households, account_of):
+        out = _Ledger(taxable, config, ReplacementIndex(rows, households, groups, tax_advantaged)).run(rows, skip)
+        outs.append(_records(out) if records else out)
+    return _concat(outs)
+
+
+def _by_household(sequenced: list[tuple[int, Transaction]], households: Mapping[str, str],
+                  account_of: Sequence[str] | None = None) -> list[list[tuple[int, Transaction]]]:
+    """The rows of each household, in row order; a split with an empty account goes to every household.
+
+    Rows of unknown accounts go nowhere: they are reported and skipped, and count as no purchase.
+    """
+    if account_of is None:
+        account_of = list(map(_BY_ACCOUNT, map(_TX, sequenced)))
+    code: dict[str, int] = {}
+    number: dict[str, int] = {}
+    for a, h in households.items():
+        code[a] = number.setdefault(h, len(number))
+    code.setdefault("", -1)  # only a split can have an empty account; other such rows are skipped anyway
+    keys = list(map(code.get, account_of, itertools.repeat(-2)))
+    counts = Counter(keys)
+    if len(counts) == 1 and -1 not in counts and -2 not in counts:
+        return [sequenced]
+    rows = list(map(sequenced.__getitem__, sorted(range(len(keys)), key=keys.__getitem__)))  # stable
+    out: list[list[tuple[int, Transaction]]] = []
+    everywhere: list[tuple[int, Transaction]] = []
+    i = 0
+    for k in sorted(counts):
+        if k == -1:
+            everywhere = rows[i:i + counts[k]]
+        elif k >= 0:
+            out.append(rows[i:i + counts[k]])
+        i += counts[k]
+    if everywhere:
+        out = [sorted(r + everywhere, key=_SEQ) for r in out]
+    return out
 
 
 def _screen(txs: Sequence[Transaction], account_of: Sequence[str],
@@ -542,8 +616,8 @@ def _fold_parallel(shares: list[list[tuple[int, Transaction]]], skip: set[int], 
     try:
         with ProcessPoolExecutor(max_workers=workers - 1, mp_context=mp.get_context("fork")) as pool:
             futures = [pool.submit(_fold_forked, token, i) for i in range(1, len(shares))]
-            done = [_records(_fold(shares[0], skip, accounts, securities, config))]
-            done += [_records(_unpack(f.result())) for f in futures]
+            done = [_fold(shares[0], skip, accounts, securities, config, records=True)]
+            done += [_unpack_records(f.result()) for f in futures]
             return done
     finally:
         del _FORKED[token]
@@ -578,11 +652,12 @@ def _columns(rows: list[tuple[Any, ...]], kinds: str) -> list[Any]:
     return out
 
 
-def _rows(cols: list[Any], kinds: str) -> list[tuple[Any, ...]]:
+def _decoded(cls: type, cols: list[Any], kinds: str) -> list[Any]:
+    """The records of ``cls`` from the columns ``_columns`` made."""
     if not cols:
         return []
     decoded = [list(map(Decimal, c)) if k == "D" else c for c, k in zip(cols, kinds, strict=True)]
-    return list(zip(*decoded, strict=True))
+    return _build_columns(cls, decoded)
 
 
 def _pack(out: _Output) -> tuple[Any, ...]:
@@ -590,26 +665,101 @@ def _pack(out: _Output) -> tuple[Any, ...]:
             _columns(out.wash_sales, _WASH_SALE_KINDS), out.wash_sale_seqs, out.errors, out.error_seqs)
 
 
-def _unpack(packed: tuple[Any, ...]) -> _Output:
+def _unpack_records(packed: tuple[Any, ...]) -> _Output:
+    """What ``_records`` makes of a fold's output, from what ``_pack`` made of it."""
     lots, lot_seqs, reliefs, relief_seqs, wash_sales, wash_sale_seqs, errors, error_seqs = packed
-    return _Output(_rows(lots, _LOT_KINDS), lot_seqs, _rows(reliefs, _RELIEF_KINDS), relief_seqs,
-                   _rows(wash_sales, _WASH_SALE_KINDS), wash_sale_seqs, errors, error_seqs)
+    return _Output(_decoded(Lot, lots, _LOT_KINDS), lot_seqs, _decoded(Relief, reliefs, _RELIEF_KINDS), relief_seqs,
+                   _decoded(WashSale, wash_sales, _WASH_SALE_KINDS), wash_sale_seqs, errors, error_seqs)
+
+
+def _merge(runs: list[tuple[list[int], list[Any]]]) -> tuple[list[int], list[Any]]:
+    """The items of all runs in the order of the rows that made them (stable within a run), with those rows."""
+    if len(runs) == 1:
+        return runs[0]
+    keys = list(itertools.chain.from_iterable(k for k, _ in runs))
+    items = list(itertools.chain.from_iterable(x for _, x in runs))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return list(map(keys.__getitem__, order)), list(map(items.__getitem__, order))
 
 
 def _merged(runs: list[tuple[list[int], list[Any]]]) -> list[Any]:
     """The records of all shares in the order of the rows that made them (stable within a share)."""
-    if len(runs) == 1:
-        return runs[0][1]
-    keys = list(itertools.chain.from_iterable(k for k, _ in runs))
-    items = list(itertools.chain.from_iterable(x for _, x in runs))
-    return list(map(items.__getitem__, sorted(range(len(keys)), key=keys.__getitem__)))
+    return _merge(runs)[1]
+
+
+def _concat(outs: list[_Output]) -> _Output:
+    """The outputs of several folds (of disjoint households) as the one fold over all their rows makes it."""
+    if len(outs) == 1:
+        return outs[0]
+    if not outs:
+        return _Output([], [], [], [], [], [], [], [])
+    lot_seqs, lots = _merge([(o.lot_seqs, o.lots) for o in outs])
+    relief_seqs, reliefs = _merge([(o.relief_seqs, o.reliefs) for o in outs])
+    wash_sale_seqs, wash_sales = _merge([(o.wash_sale_seqs, o.wash_sales) for o in outs])
+    error_seqs, errors = _merge([(o.error_seqs, o.errors) for o in outs])
+    return _Output(lots, lot_seqs, reliefs, relief_seqs, wash_sales, wash_sale_seqs, errors, error_seqs)
+
+
+def _slot_setters(cls: type) -> tuple[Any, ...]:
+    """The slot writers of a frozen record class, in field order, for ``_fill``.
+
+    ``_fill`` skips the generated ``__init__``, which only assigns the fields one by one (through
+    ``object.__setattr__``, as the class is frozen): that is exact only while the class has no
+    ``__post_init__`` and every field is a slot of its own, which this checks once, at import.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    if hasattr(cls, "__post_init__") or tuple(names) != cls.__slots__:  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__} cannot be built column by column")
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_SETTERS: dict[type, tuple[Any, ...]] = {cls: _slot_setters(cls) for cls in (Lot, Relief, WashSale)}
+
+
+# Records are built a block at a time: small enough that a block's records stay in the CPU's cache
+# while their fields are set one column after another (measured: 512 to 1024; 4096 is slower).
+_BLOCK = 512
+
+
+def _fill(cls: type, columns: Iterable[Sequence[Any]], n: int) -> list[Any]:
+    """``n`` records of ``cls`` from its field columns, each set over all of them by a loop in C."""
+    out: list[Any] = list(map(object.__new__, itertools.repeat(cls, n)))
+    for setter, column in zip(_SETTERS[cls], columns, strict=True):
+        if len(column) != n:
+            raise ValueError(f"{cls.__name__}: a column of {len(column)} values for {n} records")
+        deque(map(setter, out, column), maxlen=0)
+    return out
+
+
+def _build_rows(cls: type, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """``list(itertools.starmap(cls, rows))``, faster.
+
+    A record's generated ``__init__`` is a Python call with a Python step per field; here the
+    records are made empty and filled one field at a time, over a block of them at once.
+    """
+    out: list[Any] = []
+    for i in range(0, len(rows), _BLOCK):
+        block = rows[i:i + _BLOCK]
+        out += _fill(cls, list(zip(*block, strict=True)), len(block))
+    return out
+
+
+def _build_columns(cls: type, columns: Sequence[Sequence[Any]]) -> list[Any]:
+    """``list(itertools.starmap(cls, zip(*columns, strict=True)))``, faster (as ``_build_rows``)."""
+    if not columns:
+        return []
+    n = len(columns[0])
+    out: list[Any] = []
+    for i in range(0, n, _BLOCK):
+        block = [c[i:i + _BLOCK] for c in columns]
+        out += _fill(cls, block, len(block[0]))
+    return out
 
 
 def _records(out: _Output) -> _Output:
     """The same output with records in place of field tuples."""
-    return _Output(list(itertools.starmap(Lot, out.lots)), out.lot_seqs,
-                   list(itertools.starmap(Relief, out.reliefs)), out.relief_seqs,
-                   list(itertools.starmap(WashSale, out.wash_sales)), out.wash_sale_seqs, out.errors, out.error_seqs)
+    return _Output(_build_rows(Lot, out.lots), out.lot_seqs, _build_rows(Relief, out.reliefs), out.relief_seqs,
+                   _build_rows(WashSale, out.wash_sales), out.wash_sale_seqs, out.errors, out.error_seqs)
 
 
 def _result(outs: list[_Output], screened: tuple[list[int], list[InputIssue]]) -> LedgerResult:

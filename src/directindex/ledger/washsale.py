@@ -37,7 +37,7 @@ from directindex.ledger.records import Account, Action, Security, Transaction
 
 WINDOW_DAYS = 30
 _WINDOW = timedelta(days=WINDOW_DAYS)
-_ACQUIRES = frozenset({Action.BUY, Action.REINVEST})
+_BUY, _REINVEST = Action.BUY, Action.REINVEST  # the acquisitions (Action.acquires), tested by identity
 _ZERO = Decimal(0)
 
 
@@ -67,6 +67,13 @@ class Acquisition:
     pending_quantity: Decimal = _ZERO
 
 
+def index_maps(accounts: Mapping[str, Account],
+               securities: Mapping[str, Security]) -> tuple[dict[str, str], dict[str, str], dict[str, bool]]:
+    """What ``ReplacementIndex`` reads of the accounts and securities: households, groups, tax status."""
+    return ({a: acct.household for a, acct in accounts.items()}, {s: sec.group for s, sec in securities.items()},
+            {a: acct.type.tax_advantaged for a, acct in accounts.items()})
+
+
 class ReplacementIndex:
     """Every purchase of the history, grouped by (household, identical group), in acquisition order.
 
@@ -77,18 +84,32 @@ class ReplacementIndex:
     def __init__(
         self,
         ordered: Iterable[tuple[int, Transaction]],
-        accounts: Mapping[str, Account],
-        securities: Mapping[str, Security],
+        households: Mapping[str, str],
+        groups: Mapping[str, str],
+        tax_advantaged: Mapping[str, bool],
     ):
-        self._groups = {s: sec.group for s, sec in securities.items()}
-        self._households = {a: acct.household for a, acct in accounts.items()}
-        self._accounts = accounts
+        """Index the purchases among ``ordered`` (rows in booking order).
+
+        ``households``: account -> household; ``groups``: symbol -> identical group (a symbol not in
+        it is its own group); ``tax_advantaged``: account -> whether it is (see ``index_maps``).
+        """
+        self._groups = groups
+        self._households = households
+        self._tax_advantaged = tax_advantaged
         raw: dict[tuple[str, str], list[tuple[int, Transaction]]] = {}
-        households = self._households
-        groups = self._groups
-        for seq, tx in ordered:
-            if tx.action in _ACQUIRES and tx.account in households:
-                raw.setdefault((households[tx.account], groups.get(tx.symbol, tx.symbol)), []).append((seq, tx))
+        buy, reinvest = _BUY, _REINVEST
+        for item in ordered:
+            tx = item[1]
+            action = tx.action
+            if action is buy or action is reinvest:
+                household = households.get(tx.account)
+                if household is not None:
+                    key = (household, groups.get(tx.symbol, tx.symbol))
+                    rows = raw.get(key)
+                    if rows is None:
+                        raw[key] = [item]
+                    else:
+                        rows.append(item)
         self._raw = raw
         self._built: dict[tuple[str, str], tuple[list[date], list[Acquisition]]] = {}
         self.pending: dict[tuple[str, str], Acquisition] = {}
@@ -105,9 +126,9 @@ class ReplacementIndex:
             rows = self._raw.get(key)
             if rows is None:
                 return None
+            tax_advantaged = self._tax_advantaged
             acqs = [
-                Acquisition(tx.date, seq, tx.account, self._accounts[tx.account].type.tax_advantaged,
-                            tx.lot or tx.id, tx.quantity, tx.id)
+                Acquisition(tx.date, seq, tx.account, tax_advantaged[tx.account], tx.lot or tx.id, tx.quantity, tx.id)
                 for seq, tx in rows
             ]
             entry = ([a.date for a in acqs], acqs)
@@ -116,7 +137,8 @@ class ReplacementIndex:
 
     def window(self, account: str, symbol: str, day: date) -> list[Acquisition]:
         """Purchases of the identical group in the household from 30 days before to 30 days after."""
-        entry = self._entry((self._households[account], self.group(symbol)))
+        key = (self._households[account], self._groups.get(symbol, symbol))
+        entry = self._built.get(key) or self._entry(key)
         if entry is None:
             return []
         dates, acqs = entry
