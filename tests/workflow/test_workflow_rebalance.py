@@ -165,3 +165,23 @@ def test_trigger_thresholds() -> None:
     assert [t["trigger"] for t in fired] == ["tracking_error", "new_cash"]
     # the cash threshold is the larger of min_cash and cash_fraction of the account
     assert triggers(s, tracking_error=None, new_cash=Decimal(4000), account_value=Decimal(1_000_000), **kw) == []
+
+
+def test_one_compiled_problem_sized_to_the_book_and_the_heap_left_as_found(db_url: str, tmp_path: Path) -> None:
+    import gc
+
+    from directindex.workflow.rebalance import lots_per_name
+
+    engine = open_book(db_url)
+    import_path(engine, write_book(tmp_path / "book", policy=POLICY))
+    rebalancer = Rebalancer()
+    enabled = gc.isenabled()
+    daily_run(engine, AS_OF, PX, HarvestEngineProposer(prices_history=history(PX)), owner="test",
+              rebalancer=rebalancer)
+    assert gc.get_freeze_count() == 0 and gc.isenabled() == enabled
+    assert rebalancer._opt is not None and rebalancer._view is not None
+    most = lots_per_name(rebalancer._view)
+    assert most >= 1
+    # every account's problem has the book's segment count: one structure, one compile
+    assert {s.segments for s in rebalancer._opt.problems} <= {next(k for k in (1, 2, 4, 8) if k >= min(most, 8))}
+    assert len(rebalancer._opt.problems) == 1

@@ -48,3 +48,30 @@ def test_plain_keeps_decimal_text_and_dates():
     row = {"basis": Decimal("10.50"), "day": date(2025, 6, 30), "term": Term.SHORT, "zero": Decimal("-0.00")}
     assert proposals._plain(row) == plain_json(row) == {"basis": "10.5", "day": "2025-06-30", "term": "short",
                                                          "zero": plain_json(Decimal("-0.00"))}
+
+
+str_keyed = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.lists(inner, max_size=4).map(tuple),
+        st.frozensets(st.text(max_size=3), max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    ),
+    max_leaves=30,
+)
+
+
+@given(str_keyed)
+def test_one_pass_proposal_text_is_the_canonical_text(value):
+    assert proposals.canonical_text(value) == canonical_json(value)
+
+
+def test_one_pass_text_falls_back_on_unsortable_keys():
+    value = {"a": {1: "x", "b": Decimal("1.50")}}
+    assert proposals.canonical_text(value) == canonical_json(value)
+
+
+def test_spliced_record_without_decoded_parts_is_the_appended_text():
+    content = plain_json({"account": "A", "as_of": date(2025, 6, 30), "trades": [{"q": Decimal("2.0")}]})
+    encoded = {"trades": canonical_json(content["trades"], plain=True)}
+    partial = {k: v for k, v in content.items() if k not in encoded}
+    assert audit._body({**partial, **dict.fromkeys(encoded)}, encoded) == canonical_json(content, plain=True)

@@ -50,6 +50,23 @@ def _body(content: Mapping[str, Any], encoded: Mapping[str, str]) -> str:
     return "{" + ",".join(items) + "}"
 
 
+def _write(conn: Connection, kind: str, subject: str, body: str) -> tuple[int, str, str, str]:
+    # the record after the head, and the head moved to it: (seq, at, prev_hash, hash)
+    head = conn.execute(select(AuditHeadRow.seq, AuditHeadRow.hash).where(AuditHeadRow.id == 1)).first()
+    seq, prev = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
+    seq += 1
+    at = now_iso()
+    h = record_hash(seq, at, kind, subject, body, prev)
+    conn.execute(
+        insert(AuditRow).values(seq=seq, at=at, kind=kind, subject=subject, payload=body, prev_hash=prev, hash=h)
+    )
+    if head is None:
+        conn.execute(insert(AuditHeadRow).values(id=1, seq=seq, hash=h))
+    else:
+        conn.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=seq, hash=h))
+    return seq, at, prev, h
+
+
 def append(conn: Connection, kind: str, subject: str, payload: Mapping[str, Any], *,
            plain: bool = False, encoded: Mapping[str, str] | None = None) -> AuditRecord:
     """Append one record to the chain (call inside a ``write_tx``, which serializes writers).
@@ -59,21 +76,22 @@ def append(conn: Connection, kind: str, subject: str, payload: Mapping[str, Any]
     of its top-level values, already written for the proposal's row, so they are not encoded again (the
     record's text is the same; needs ``plain=True``).
     """
-    head = conn.execute(select(AuditHeadRow.seq, AuditHeadRow.hash).where(AuditHeadRow.id == 1)).first()
-    seq, prev = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
-    seq += 1
-    at = now_iso()
     content = dict(payload) if plain else plain_json(payload)
-    body = _body(content, encoded if plain and encoded else {})
-    h = record_hash(seq, at, kind, subject, body, prev)
-    conn.execute(
-        insert(AuditRow).values(seq=seq, at=at, kind=kind, subject=subject, payload=body, prev_hash=prev, hash=h)
-    )
-    if head is None:
-        conn.execute(insert(AuditHeadRow).values(id=1, seq=seq, hash=h))
-    else:
-        conn.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=seq, hash=h))
+    seq, at, prev, h = _write(conn, kind, subject, _body(content, encoded if plain and encoded else {}))
     return AuditRecord(seq, at, kind, subject, content, prev, h)
+
+
+def append_encoded(conn: Connection, kind: str, subject: str, payload: Mapping[str, Any],
+                   encoded: Mapping[str, str]) -> tuple[int, str]:
+    """Append a record whose payload is ``payload`` (``plain_json`` output) plus parts already encoded.
+
+    ``encoded``: top-level keys and their ``canonical_json`` text (a proposal's trades, written once for
+    its row), spliced into the record as they are, so the record's text is what :func:`append` writes
+    for the same values without the parts being decoded again. Returns the record's seq and hash.
+    """
+    content = {k: v for k, v in payload.items() if k not in encoded}
+    seq, _, _, h = _write(conn, kind, subject, _body({**content, **dict.fromkeys(encoded)}, encoded))
+    return seq, h
 
 
 def verify(conn: Connection) -> list[str]:

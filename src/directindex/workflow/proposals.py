@@ -102,35 +102,66 @@ def _plain(value: Any) -> Any:
     return plain_json(value)
 
 
-def _draft_plain(draft: ProposalDraft) -> dict[str, Any]:
-    def rows(items: Any) -> Any:
-        return _plain([{k: getattr(i, k) for k in i.__slots__} for i in items])
+def _json_default(value: Any) -> Any:
+    # what ``plain_json`` makes of a value ``json`` cannot encode itself (exact types first: most are these)
+    t = type(value)
+    if t is Decimal:
+        return format(value.normalize(), "f")
+    if t is date:
+        return value.isoformat()
+    out = plain_json(value)
+    if out is value:
+        raise TypeError(f"Object of type {t.__name__} is not JSON serializable")
+    return out
+
+
+def canonical_text(value: Any) -> str:
+    """``canonical_json(value)`` for a proposal's parts, written by ``json``'s encoder in one pass.
+
+    The parts are records whose mappings have ``str`` keys (``Trade.evidence``, ``ProposalDraft.summary``):
+    for those the text is the same as ``canonical_json``'s (a property test holds them equal), without
+    first walking a heavy day's tens of thousands of values into JSON types. The encoder hands what it
+    cannot write (decimals, dates, sets, enums that are not ``str``) to ``plain_json``. A mapping with
+    other keys gets ``json``'s own spelling of them; mixed key types that cannot be sorted fall back to
+    ``canonical_json``.
+    """
+    try:
+        return json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except TypeError:
+        return canonical_json(value)
+
+
+def _draft_text(draft: ProposalDraft) -> dict[str, str]:
+    """The canonical JSON text of a draft's trades, blocked candidates, restricted list and summary."""
+    def rows(items: Any) -> str:
+        return canonical_text([{k: getattr(i, k) for k in i.__slots__} for i in items])
 
     return {"trades": rows(draft.trades), "blocked": rows(draft.blocked), "restricted": rows(draft.restricted),
-            "summary": _plain(draft.summary)}
+            "summary": canonical_text(dict(draft.summary))}
 
 
 def create(conn: Connection, pid: str, account: str, household: str, as_of: date, proposer: str,
            draft: ProposalDraft, policy: ApprovalPolicy, routing: Routing, evidence: dict[str, Any]) -> None:
     """Store a new proposal as a draft, then route it: auto-approved, or pending with its approver."""
     at = now_iso()
-    # Walked into JSON types once: the row and the audit record carry the same text for each part.
-    plain = _draft_plain(draft)
-    body = {k: canonical_json(v, plain=True) for k, v in plain.items()}
+    # Encoded once: the row and the audit record carry the same text for each part.
+    body = _draft_text(draft)
+    policy_plain, routing_plain = _plain(policy.as_dict()), _plain(routing.as_dict())
     conn.execute(insert(ProposalRow).values(
         id=pid, account=account, household=household, as_of=as_of, state=State.DRAFT.value, proposer=proposer,
-        created_at=at, updated_at=at, policy=canonical_json(policy.as_dict()),
-        routing=canonical_json(routing.as_dict()), approver=routing.approver, **body))
-    audit.append(conn, "proposal", pid, {
-        **_plain({"account": account, "as_of": as_of, "proposer": proposer, "policy": policy.as_dict(),
-                      "routing": routing.as_dict(), "evidence": evidence}), **plain}, plain=True, encoded=body)
+        created_at=at, updated_at=at, policy=canonical_json(policy_plain, plain=True),
+        routing=canonical_json(routing_plain, plain=True), approver=routing.approver, **body))
+    audit.append_encoded(conn, "proposal", pid, {
+        **_plain({"account": account, "as_of": as_of, "proposer": proposer, "evidence": evidence}),
+        "policy": policy_plain, "routing": routing_plain}, body)
     if routing.auto:
-        transition(conn, pid, State.PENDING_APPROVAL, "policy", "submitted for approval")
+        transition(conn, pid, State.PENDING_APPROVAL, "policy", "submitted for approval", current=State.DRAFT)
         transition(conn, pid, State.APPROVED, "policy:auto",
-                   "auto-approved: small, loss-only, in budget, no tax-advantaged account in the wash window")
+                   "auto-approved: small, loss-only, in budget, no tax-advantaged account in the wash window",
+                   current=State.PENDING_APPROVAL)
     else:
         transition(conn, pid, State.PENDING_APPROVAL, "policy",
-                   f"routed to {routing.approver}: " + "; ".join(routing.reasons))
+                   f"routed to {routing.approver}: " + "; ".join(routing.reasons), current=State.DRAFT)
 
 
 def state_of(conn: Connection, pid: str) -> State:
@@ -141,8 +172,9 @@ def state_of(conn: Connection, pid: str) -> State:
 
 
 def transition(conn: Connection, pid: str, to: State, by: str, why: str,
-               evidence: dict[str, Any] | None = None) -> None:
-    current = state_of(conn, pid)
+               evidence: dict[str, Any] | None = None, *, current: State | None = None) -> None:
+    """Move ``pid`` to ``to``; ``current``: its state, when the caller has just written it."""
+    current = current if current is not None else state_of(conn, pid)
     if to not in ALLOWED[current]:
         raise ProposalError(f"proposal '{pid}' is {current.value}; it cannot become {to.value}")
     at = now_iso()

@@ -174,8 +174,11 @@ class Rebalancer:
             "sector": [view.securities[s].sector if s in view.securities else "" for s in symbols],
             "industry": [view.securities[s].industry if s in view.securities else "" for s in symbols]},
             index=symbols)
-        # min_segments: every account has the same problem structure, so it compiles once per run
-        solver = SolverConfig(tolerance=self.tolerance, diagnose=False, over_budget="relax", min_segments=8)
+        # min_segments: every account has the same problem structure, so it compiles once per run; the
+        # book's largest lot count in one name (over every account, before the day's sales) is enough for
+        # all of them, and a book of one lot per name then solves a problem an eighth the size
+        solver = SolverConfig(tolerance=self.tolerance, diagnose=False, over_budget="relax",
+                              min_segments=lots_per_name(view))
         self._opt = TrackingErrorOptimizer(model, build_universe(symbols, master), Policy(), solver)
         self._model = model
         self._index = model.index()
@@ -408,6 +411,19 @@ class Rebalancer:
                                              ctx.as_of + timedelta(days=WASH_DAYS + 1)))
                 have.add(g)
         return ProposalDraft(tuple(trades), draft.blocked, tuple(restricted), summary)
+
+
+def lots_per_name(view: BookView) -> int:
+    """The most open lots any account of the book holds in one name (at least 1)."""
+    most = 1
+    for lots in view.lots_by_account.values():
+        if len(lots) <= most:
+            continue
+        counts: dict[str, int] = {}
+        for lot in lots:
+            counts[lot.symbol] = counts.get(lot.symbol, 0) + 1
+        most = max(most, *counts.values())
+    return most
 
 
 def value_of(ctx: ProposalContext) -> Decimal:
