@@ -176,9 +176,10 @@ class Rebalancer:
             index=symbols)
         # min_segments: every account has the same problem structure, so it compiles once per run; the
         # book's largest lot count in one name (over every account, before the day's sales) is enough for
-        # all of them, and a book of one lot per name then solves a problem an eighth the size
+        # all of them, and a book of one lot per name then solves a problem an eighth the size. The direct
+        # backend compiles nothing and leaves out empty segments and names that cannot trade.
         solver = SolverConfig(tolerance=self.tolerance, diagnose=False, over_budget="relax",
-                              min_segments=lots_per_name(view))
+                              min_segments=lots_per_name(view), backend="direct")
         self._opt = TrackingErrorOptimizer(model, build_universe(symbols, master), Policy(), solver)
         self._model = model
         self._index = model.index()
