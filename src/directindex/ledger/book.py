@@ -459,11 +459,11 @@ def book(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        txs = [t for t in transactions if as_of is None or t.date <= as_of]
-        txs.sort(key=_BY_DATE)  # stable: rows of one date keep their file order
+        given = [t for t in transactions if as_of is None or t.date <= as_of]
+        txs = sorted(given, key=_BY_DATE)  # stable: rows of one date keep their file order
         sequenced = list(enumerate(txs))
         account_of = list(map(_BY_ACCOUNT, txs))
-        screened = _screen(txs, account_of, accounts)
+        screened = _screen(txs, accounts, given)
         skip = set(screened[0])
         n = _worker_count(workers, len(txs))
         shares = _shares(sequenced, account_of, accounts, n) if n > 1 else None
@@ -530,16 +530,21 @@ def _by_household(sequenced: list[tuple[int, Transaction]], households: Mapping[
     return out
 
 
-def _screen(txs: Sequence[Transaction], account_of: Sequence[str],
-            accounts: Mapping[str, Account]) -> tuple[list[int], list[InputIssue]]:
+def _screen(txs: Sequence[Transaction], accounts: Mapping[str, Account],
+            given: Sequence[Transaction] | None = None) -> tuple[list[int], list[InputIssue]]:
     """Rows no household can judge alone (an id used twice, an unknown account): the fold skips them.
 
     A skipped row still counts as a purchase for the wash-sale rule, as it always has: the index of
     replacements is built from every row of a known account.
+
+    ``given``: the same rows in the order they were given. The usual case (no issue) is checked over
+    them, since the answer does not depend on the order and objects read in the order they were made
+    are read from memory about three times faster (measured at 1M rows: 0.5 s against 1.4 s).
     """
     seqs: list[int] = []
     issues: list[InputIssue] = []
-    if len(set(map(_BY_ID, txs))) == len(txs) and accounts.keys() >= set(account_of):
+    rows = txs if given is None else given
+    if len(set(map(_BY_ID, rows))) == len(rows) and accounts.keys() >= set(map(_BY_ACCOUNT, rows)):
         return seqs, issues  # the usual case, checked without a Python step per row
     seen: set[str] = set()
     for seq, tx in enumerate(txs):
