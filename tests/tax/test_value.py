@@ -70,14 +70,10 @@ def test_rejects_bad_inputs():
 
 
 amount = st.decimals(min_value=-50000, max_value=50000, places=2)
-position = st.builds(
-    CapitalPosition,
-    st.sampled_from(list(FilingStatus)),
-    amount,
-    amount,
-    st.decimals(min_value=0, max_value=20000, places=2),
-    st.decimals(min_value=0, max_value=20000, places=2),
-)
+carryover = st.decimals(min_value=0, max_value=20000, places=2)
+# filing status, net short-term and long-term gains, carryovers: what every position strategy draws
+position_args = (st.sampled_from(list(FilingStatus)), amount, amount, carryover, carryover)
+position = st.builds(CapitalPosition, *position_args)
 
 
 @given(position, st.sampled_from(list(Term)), st.lists(amount, min_size=1, max_size=20))
@@ -99,11 +95,7 @@ def test_a_bigger_loss_never_saves_less_nor_more_than_its_top_rate(p, term, a, b
 
 full_position = st.builds(
     CapitalPosition,
-    st.sampled_from(list(FilingStatus)),
-    amount,
-    amount,
-    st.decimals(min_value=0, max_value=20000, places=2),
-    st.decimals(min_value=0, max_value=20000, places=2),
+    *position_args,
     amount,
     amount,
 )

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from directindex.store import engine_for, load_book, open_book
 from directindex.workflow import audit, proposals
@@ -29,6 +29,19 @@ def book_with_pending(root: Path, rows: list[tuple[str, ...]]) -> Path:
     book = write_book(root)
     write_csv(book / "pending.csv", PENDING_COLUMNS, rows)
     return book
+
+
+def approved_engine_proposal(db_url: str, book: Path) -> tuple[Engine, str]:
+    """A book imported and run on ``AS_OF``; its engine proposal approved by its approver if it needs one."""
+    engine = open_book(db_url)
+    import_path(engine, book)
+    daily_run(engine, AS_OF, PX)
+    pid = "P-20250115-TAX-1"
+    with engine.connect() as conn:
+        approver = proposals.get(conn, pid).approver
+    if approver is not None:
+        proposals.approve(engine, pid, approver, "reviewed")
+    return engine, pid
 
 
 def test_pending_orders_are_imported_idempotently_and_block_the_engine(db_url: str, tmp_path: Path) -> None:
@@ -64,14 +77,7 @@ def test_pending_orders_are_imported_idempotently_and_block_the_engine(db_url: s
 
 def test_pending_buy_arriving_after_approval_stops_release(db_url: str, tmp_path: Path) -> None:
     book = write_book(tmp_path / "book")
-    engine = open_book(db_url)
-    import_path(engine, book)
-    daily_run(engine, AS_OF, PX)
-    pid = "P-20250115-TAX-1"
-    with engine.connect() as conn:
-        approver = proposals.get(conn, pid).approver
-    if approver is not None:
-        proposals.approve(engine, pid, approver, "reviewed")
+    engine, pid = approved_engine_proposal(db_url, book)
     # After approval the custodian reports a pending buy of AAA in the spouse's IRA.
     write_csv(book / "pending.csv", PENDING_COLUMNS, [("IRA-2", "AAA", "buy", "3", "2025-01-16", "ORD-9")])
     import_path(engine, book)
@@ -81,14 +87,7 @@ def test_pending_buy_arriving_after_approval_stops_release(db_url: str, tmp_path
 
 
 def test_engine_proposal_releases_fills_and_the_rows_match_the_trail(db_url: str, tmp_path: Path) -> None:
-    engine = open_book(db_url)
-    import_path(engine, write_book(tmp_path / "book"))
-    daily_run(engine, AS_OF, PX)
-    pid = "P-20250115-TAX-1"
-    with engine.connect() as conn:
-        approver = proposals.get(conn, pid).approver
-    if approver is not None:
-        proposals.approve(engine, pid, approver, "reviewed")
+    engine, pid = approved_engine_proposal(db_url, write_book(tmp_path / "book"))
     assert release(engine, pid, "ops", date(2025, 1, 16), PX).state is State.RELEASED
     with engine.connect() as conn:
         fills = paper_fill(conn, pid, PX, date(2025, 1, 16))

@@ -25,7 +25,7 @@ import clarabel
 import numpy as np
 import scipy.sparse as sp
 
-from directindex.construct.problem import SolveOutcome, Structure
+from directindex.construct.problem import SolveOutcome, Structure, solver_options
 from directindex.construct.terms import OFF, SolveInputs
 from directindex.market.risk import FloatArray
 
@@ -73,7 +73,8 @@ class DirectProblem:
 
         fixed = ~moving
         if np.any(h[fixed] > upper[fixed] + FIXED_TOL) or np.any(h[fixed] < lower[fixed] - FIXED_TOL):
-            return _failed(n, kseg, "infeasible", "a name that cannot trade is outside its bounds", t0)
+            return SolveOutcome.failed(n, kseg, "infeasible", "a name that cannot trade is outside its bounds",
+                                          time.perf_counter() - t0)
 
         ab = h - b  # a = ab + M x
         sd = np.asarray(d.specific_sd, float)
@@ -137,13 +138,13 @@ class DirectProblem:
 
         settings = clarabel.DefaultSettings()
         settings.verbose = False
-        settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = tolerance
-        settings.max_iter = max_iter
+        for name, value in solver_options("CLARABEL", tolerance, max_iter).items():  # as through cvxpy
+            setattr(settings, name, value)
         settings.direct_solve_method = self.linear_solver
         sol = clarabel.DefaultSolver(P, q, Amat, bvec, cones, settings).solve()
         status, message = _status(sol.status)
         if status != "optimal":
-            return _failed(n, kseg, status, message, t0)
+            return SolveOutcome.failed(n, kseg, status, message, time.perf_counter() - t0)
         x = np.asarray(sol.x, dtype=float)
         buy = np.zeros(n)
         buy[ib] = x[:nb]
@@ -186,7 +187,6 @@ class _Rows:
 
     def dense(self, block: np.ndarray, col0: int, rhs: np.ndarray) -> None:
         """A dense block over columns ``col0 .. col0 + width``."""
-        m, w = block.shape
         rr, cc = np.nonzero(block)
         self.extend(rr, cc + col0, block[rr, cc], rhs)
 
@@ -212,9 +212,3 @@ def _status(s: object) -> tuple[str, str]:
     if name in ("PrimalInfeasible", "AlmostPrimalInfeasible"):
         return "infeasible", ""
     return "solver_error", f"solver status {name}"
-
-
-def _failed(n: int, kseg: int, status: str, message: str, t0: float) -> SolveOutcome:
-    zeros = np.zeros(n)
-    return SolveOutcome(status, zeros, zeros, np.zeros((n, kseg)), float("nan"), float("nan"),
-                        time.perf_counter() - t0, message)

@@ -57,6 +57,12 @@ class SolveOutcome:
     seconds: float
     message: str = ""
 
+    @classmethod
+    def failed(cls, n: int, segments: int, status: str, message: str, seconds: float) -> SolveOutcome:
+        """An outcome without a solution (``infeasible`` or ``solver_error``): zero weights, NaN figures."""
+        zeros = np.zeros(n)
+        return cls(status, zeros, zeros, np.zeros((n, segments)), float("nan"), float("nan"), seconds, message)
+
 
 def solver_options(solver: str, tolerance: float, max_iter: int) -> dict[str, Any]:
     if solver == "CLARABEL":
@@ -137,8 +143,7 @@ class ParametrizedProblem:
         else:
             status, message = "solver_error", message or f"solver status {raw}"
         if status != "optimal":
-            zeros = np.zeros(n)
-            return SolveOutcome(status, zeros, zeros, np.zeros((n, kseg)), float("nan"), float("nan"), seconds, message)
+            return SolveOutcome.failed(n, kseg, status, message, seconds)
         w = np.asarray(self.vars.w.value, dtype=float)
         buy = np.asarray(self.vars.buy.value, dtype=float) if self.vars.buy is not None else np.clip(w, 0, None)
         sell = (

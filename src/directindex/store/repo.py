@@ -34,13 +34,15 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 def _plain(value: Any) -> Any:
     # Exact-type fast paths first (a run serializes millions of plain values; ``isinstance`` against the
     # ``Mapping`` ABC is the slow part); subclasses (a ``str`` Enum) fall through to the full checks.
+    # Scalars inside a dict or list are kept without a call: a heavy day's proposal holds tens of
+    # thousands of them, and the walk spent most of its time calling itself on plain strings and numbers.
     t = type(value)
     if t in _SCALARS:
         return value
     if t is dict:
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {(k if type(k) is str else str(k)): (v if type(v) in _SCALARS else _plain(v)) for k, v in value.items()}
     if t is list or t is tuple:
-        return [_plain(v) for v in value]
+        return [v if type(v) in _SCALARS else _plain(v) for v in value]
     if isinstance(value, Decimal):
         # Normalized text, so 10.50 and 10.5 are the same number in a fingerprint or a hash.
         return format(value.normalize(), "f")

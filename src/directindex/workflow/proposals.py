@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -76,42 +75,11 @@ class ProposalView:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _plain(value: Any) -> Any:
-    """``plain_json(value)``, faster on the shapes a proposal is made of.
-
-    A heavy day's proposal holds tens of thousands of values (every trade's evidence and wash checks), and
-    the walk spent most of its time calling itself on plain strings and numbers: here scalars inside a
-    dict or list are kept without a call, exact ``Decimal`` and ``date`` are written inline, and any other
-    type goes to ``plain_json`` itself, so the output is the same (a property test holds them equal).
-    """
-    t = type(value)
-    if t in _SCALARS:
-        return value
-    if t is dict:
-        return {(k if type(k) is str else str(k)): (v if type(v) in _SCALARS else _plain(v))
-                for k, v in value.items()}
-    if t is list or t is tuple:
-        return [v if type(v) in _SCALARS else _plain(v) for v in value]
-    if t is Decimal:
-        return format(value.normalize(), "f")
-    if t is date:
-        return value.isoformat()
-    return plain_json(value)
-
-
 def _json_default(value: Any) -> Any:
-    # what ``plain_json`` makes of a value ``json`` cannot encode itself (exact types first: most are these)
-    t = type(value)
-    if t is Decimal:
-        return format(value.normalize(), "f")
-    if t is date:
-        return value.isoformat()
+    # what ``plain_json`` makes of a value ``json`` cannot encode itself
     out = plain_json(value)
     if out is value:
-        raise TypeError(f"Object of type {t.__name__} is not JSON serializable")
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
     return out
 
 
@@ -146,13 +114,13 @@ def create(conn: Connection, pid: str, account: str, household: str, as_of: date
     at = now_iso()
     # Encoded once: the row and the audit record carry the same text for each part.
     body = _draft_text(draft)
-    policy_plain, routing_plain = _plain(policy.as_dict()), _plain(routing.as_dict())
+    policy_plain, routing_plain = plain_json(policy.as_dict()), plain_json(routing.as_dict())
     conn.execute(insert(ProposalRow).values(
         id=pid, account=account, household=household, as_of=as_of, state=State.DRAFT.value, proposer=proposer,
         created_at=at, updated_at=at, policy=canonical_json(policy_plain, plain=True),
         routing=canonical_json(routing_plain, plain=True), approver=routing.approver, **body))
     audit.append_encoded(conn, "proposal", pid, {
-        **_plain({"account": account, "as_of": as_of, "proposer": proposer, "evidence": evidence}),
+        **plain_json({"account": account, "as_of": as_of, "proposer": proposer, "evidence": evidence}),
         "policy": policy_plain, "routing": routing_plain}, body)
     if routing.auto:
         transition(conn, pid, State.PENDING_APPROVAL, "policy", "submitted for approval", current=State.DRAFT)
