@@ -22,7 +22,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from directindex.harvest import HarvestProposal, HarvestTrade, plan_harvest, policy_from_mapping
+from directindex.harvest import HarvestPolicy, HarvestProposal, HarvestTrade, plan_harvest, policy_from_mapping
 from directindex.harvest.records import WashCheck
 from directindex.ledger import LedgerResult
 from directindex.ledger.records import Account, Lot
@@ -87,10 +87,18 @@ class HarvestEngineProposer:
     _drafts: dict[str, ProposalDraft] = field(default_factory=dict, repr=False)
     _as_of: date | None = field(default=None, repr=False)
     model_: FactorRiskModel | None = field(default=None, repr=False)  # the run's risk model, for the rebalancer
+    _policy: HarvestPolicy | None = field(default=None, repr=False)
+    _view: BookView | None = field(default=None, repr=False)
+    _prices: Mapping[str, Decimal] | None = field(default=None, repr=False)
+    _planned: set[str] = field(default_factory=set, repr=False)
 
     def prepare(self, view: BookView, prices: Mapping[str, Decimal]) -> None:
-        """One pass over the whole book as of the view's date; split into one draft per account."""
-        policy = policy_from_mapping(harvest_mapping(view.policy), "policy.toml (stored book)")
+        """Once per run: the policy and the risk model; each household is planned when first asked.
+
+        Planning on demand lets the daily run plan households on several cores (each process plans
+        only the households it is given); a household's plan does not depend on any other's.
+        """
+        self._policy = policy_from_mapping(harvest_mapping(view.policy), "policy.toml (stored book)")
         model = self.risk_model
         if model is None and self.prices_history is not None:
             from directindex.harvest.inputs import risk_model_for
@@ -98,16 +106,23 @@ class HarvestEngineProposer:
             model = risk_model_for(self.prices_history, view.securities, view.as_of)
         self.model_ = model
         self._drafts = {}
-        for household, members in sorted(view.households.items()):
-            ids = {a.account for a in members}
-            accounts = {a.account: a for a in members}
-            lots = tuple(lot for a in sorted(ids) for lot in view.lots_by_account.get(a, ()))
-            ledger = LedgerResult(lots, view.reliefs_by_household.get(household, ()), (), ())
-            mine = replace(policy, pending=tuple(o for o in policy.pending if o.account in ids))
-            proposal = plan_harvest(accounts, view.securities, view.tx_by_household.get(household, ()), prices,
-                                    view.as_of, mine, risk_model=model, ledger=ledger)
-            self._drafts.update(self._split(view, accounts, proposal, prices))
+        self._planned = set()
+        self._view, self._prices = view, prices
         self._as_of = view.as_of
+
+    def _plan(self, household: str) -> None:
+        view, prices, policy = self._view, self._prices, self._policy
+        assert view is not None and prices is not None and policy is not None
+        members = view.households.get(household, ())
+        ids = {a.account for a in members}
+        accounts = {a.account: a for a in members}
+        lots = tuple(lot for a in sorted(ids) for lot in view.lots_by_account.get(a, ()))
+        ledger = LedgerResult(lots, view.reliefs_by_household.get(household, ()), (), ())
+        mine = replace(policy, pending=tuple(o for o in policy.pending if o.account in ids))
+        proposal = plan_harvest(accounts, view.securities, view.tx_by_household.get(household, ()), prices,
+                                view.as_of, mine, risk_model=self.model_, ledger=ledger)
+        self._drafts.update(self._split(view, accounts, proposal, prices))
+        self._planned.add(household)
 
     def _split(self, view: BookView, accounts: Mapping[str, Account], proposal: HarvestProposal,
                prices: Mapping[str, Decimal]) -> dict[str, ProposalDraft]:
@@ -160,6 +175,8 @@ class HarvestEngineProposer:
         return out
 
     def __call__(self, ctx: ProposalContext) -> ProposalDraft:
-        if self._as_of != ctx.as_of:
+        if self._as_of != ctx.as_of or self._view is None:
             raise RuntimeError("HarvestEngineProposer.prepare(view, prices) must run before proposing")
+        if ctx.account.household not in self._planned:
+            self._plan(ctx.account.household)
         return self._drafts.get(ctx.account.account, ProposalDraft())

@@ -108,28 +108,60 @@ def _draft_text(draft: ProposalDraft) -> dict[str, str]:
             "summary": canonical_text(dict(draft.summary))}
 
 
-def create(conn: Connection, pid: str, account: str, household: str, as_of: date, proposer: str,
-           draft: ProposalDraft, policy: ApprovalPolicy, routing: Routing, evidence: dict[str, Any]) -> None:
-    """Store a new proposal as a draft, then route it: auto-approved, or pending with its approver."""
-    at = now_iso()
-    # Encoded once: the row and the audit record carry the same text for each part.
-    body = _draft_text(draft)
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A new proposal encoded for storage: what :func:`store` writes, worked out away from the database.
+
+    The daily run prepares its proposals on several cores (``workflow.fanout``) and stores them here
+    in account order; only the timestamps and the audit chain's links are taken when it is written.
+    """
+
+    id: str
+    account: str
+    household: str
+    as_of: date
+    proposer: str
+    body: dict[str, str]  # the canonical JSON text of trades, blocked, restricted and summary
+    policy: dict[str, Any]  # plain JSON
+    routing: dict[str, Any]  # plain JSON
+    approver: str | None
+    auto: bool
+    reasons: tuple[str, ...]
+    audit: dict[str, Any]  # the audit record's payload (plain JSON) besides ``body``
+
+
+def prepare(pid: str, account: str, household: str, as_of: date, proposer: str, draft: ProposalDraft,
+            policy: ApprovalPolicy, routing: Routing, evidence: dict[str, Any]) -> Prepared:
+    """Encode a new proposal once: its row and its audit record carry the same text for each part."""
     policy_plain, routing_plain = plain_json(policy.as_dict()), plain_json(routing.as_dict())
+    return Prepared(pid, account, household, as_of, proposer, _draft_text(draft), policy_plain, routing_plain,
+                    routing.approver, routing.auto, tuple(routing.reasons),
+                    {**plain_json({"account": account, "as_of": as_of, "proposer": proposer, "evidence": evidence}),
+                     "policy": policy_plain, "routing": routing_plain})
+
+
+def store(conn: Connection, p: Prepared) -> None:
+    """Store a prepared proposal as a draft, then route it: auto-approved, or pending with its approver."""
+    at = now_iso()
     conn.execute(insert(ProposalRow).values(
-        id=pid, account=account, household=household, as_of=as_of, state=State.DRAFT.value, proposer=proposer,
-        created_at=at, updated_at=at, policy=canonical_json(policy_plain, plain=True),
-        routing=canonical_json(routing_plain, plain=True), approver=routing.approver, **body))
-    audit.append_encoded(conn, "proposal", pid, {
-        **plain_json({"account": account, "as_of": as_of, "proposer": proposer, "evidence": evidence}),
-        "policy": policy_plain, "routing": routing_plain}, body)
-    if routing.auto:
-        transition(conn, pid, State.PENDING_APPROVAL, "policy", "submitted for approval", current=State.DRAFT)
-        transition(conn, pid, State.APPROVED, "policy:auto",
+        id=p.id, account=p.account, household=p.household, as_of=p.as_of, state=State.DRAFT.value,
+        proposer=p.proposer, created_at=at, updated_at=at, policy=canonical_json(p.policy, plain=True),
+        routing=canonical_json(p.routing, plain=True), approver=p.approver, **p.body))
+    audit.append_encoded(conn, "proposal", p.id, p.audit, p.body)
+    if p.auto:
+        transition(conn, p.id, State.PENDING_APPROVAL, "policy", "submitted for approval", current=State.DRAFT)
+        transition(conn, p.id, State.APPROVED, "policy:auto",
                    "auto-approved: small, loss-only, in budget, no tax-advantaged account in the wash window",
                    current=State.PENDING_APPROVAL)
     else:
-        transition(conn, pid, State.PENDING_APPROVAL, "policy",
-                   f"routed to {routing.approver}: " + "; ".join(routing.reasons), current=State.DRAFT)
+        transition(conn, p.id, State.PENDING_APPROVAL, "policy",
+                   f"routed to {p.approver}: " + "; ".join(p.reasons), current=State.DRAFT)
+
+
+def create(conn: Connection, pid: str, account: str, household: str, as_of: date, proposer: str,
+           draft: ProposalDraft, policy: ApprovalPolicy, routing: Routing, evidence: dict[str, Any]) -> None:
+    """Store a new proposal as a draft, then route it (:func:`prepare`, then :func:`store`)."""
+    store(conn, prepare(pid, account, household, as_of, proposer, draft, policy, routing, evidence))
 
 
 def state_of(conn: Connection, pid: str) -> State:

@@ -36,7 +36,7 @@ from directindex.ledger.records import Action
 from directindex.store.db import write_tx
 from directindex.store.models import AccountRow, ProposalRow, RunAccountRow, RunRow
 from directindex.store.repo import canonical_json, now_iso
-from directindex.workflow import audit, lock, proposals
+from directindex.workflow import audit, fanout, lock, proposals
 from directindex.workflow.approval import policy_for, route
 from directindex.workflow.context import BookView
 from directindex.workflow.faults import crash_point
@@ -116,13 +116,120 @@ def _changes(ctx: ProposalContext, snap: dict[str, Any], prev: dict[str, Any] | 
     return out
 
 
+# Below this many accounts to process, the run stays in one process (forking costs more than it saves).
+_PARALLEL_MIN = 40
+# Households per chunk of work: small enough that both processes stay busy to the end, large enough
+# that a chunk's trip between processes costs little beside it.
+_CHUNK_ACCOUNTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _AccountStep:
+    """One account's outcome of the day, encoded for storage (``proposal``: ``None`` when it has none)."""
+
+    account: str
+    status: str
+    snapshot: str
+    changes: str
+    counted: tuple[str, ...]  # the run's change counters this account adds one to
+    proposal: proposals.Prepared | None
+
+
+def _chunks(households: list[tuple[str, list[str]]]) -> list[list[tuple[str, list[str]]]]:
+    """Consecutive households grouped into chunks of about ``_CHUNK_ACCOUNTS`` accounts to process."""
+    out: list[list[tuple[str, list[str]]]] = []
+    size = _CHUNK_ACCOUNTS
+    for hh in households:
+        if not out or size >= _CHUNK_ACCOUNTS:
+            out.append([])
+            size = 0
+        out[-1].append(hh)
+        size += len(hh[1])
+    return out
+
+
+@dataclass
+class _Step:
+    """The day's work for one household, from the derived book alone (no database): see ``fanout``."""
+
+    view: BookView
+    prices: Mapping[str, Decimal]
+    proposer: Proposer
+    rebalancer: Rebalancer | None
+    done: set[str]
+    stored: dict[str, tuple[Any, ...]]
+    previous: dict[str, dict[str, Any]]
+    prev_as_of: date | None
+    breaks: dict[str, list[dict[str, Any]]]
+
+    def households(self, accounts: list[str]) -> list[tuple[str, list[str]]]:
+        """The households with accounts to process, in the order of their first such account."""
+        out: dict[str, list[str]] = {}
+        for acct in accounts:
+            if acct not in self.done:
+                out.setdefault(self.view.accounts[acct].household, []).append(acct)
+        return list(out.items())
+
+    def __call__(self, household: tuple[str, list[str]]) -> list[_AccountStep]:
+        name, todo = household
+        view, prices, proposer, rebalancer = self.view, self.prices, self.proposer, self.rebalancer
+        # every member's trades of the day: stored, or the proposer's draft until the member is done
+        day = HouseholdDay()
+        drafts: dict[str, ProposalDraft] = {}
+        if rebalancer is not None:
+            for member in view.households[name]:
+                a = member.account
+                if a in self.done:
+                    day.trades[a] = self.stored.get(a, ())
+                else:
+                    drafts[a] = proposer(view.context(a, prices))
+                    day.trades[a] = drafts[a].trades
+        out: list[_AccountStep] = []
+        for acct in todo:
+            ctx = view.context(acct, prices)
+            acct_breaks = self.breaks.get(acct, [])
+            draft = drafts.pop(acct) if rebalancer is not None else proposer(ctx)
+            changes = _changes(ctx, _snapshot(ctx, draft, acct_breaks), self.previous.get(acct), self.prev_as_of,
+                               acct_breaks)
+            if rebalancer is not None and not acct_breaks:
+                draft = rebalancer(ctx, draft, changes, self.prev_as_of, day)
+                day.trades[acct] = draft.trades
+            snap = _snapshot(ctx, draft, acct_breaks)
+            if "tracking_error_drift" in changes:
+                snap["tracking_error"] = changes["tracking_error_drift"].get("tracking_error", snap["tracking_error"])
+            counted = [k for k in ("new_harvestable_losses", "restricted_expired", "new_cash", "tracking_error_drift")
+                       if changes.get(k)]
+            if any(t.reason == "rebalance" for t in draft.trades):
+                counted.append("rebalanced")
+            prepared: proposals.Prepared | None = None
+            if acct_breaks:
+                status = "blocked_by_breaks"
+            elif draft.trades:
+                status = "proposed"
+                policy = policy_for(view.policy, acct)
+                prepared = proposals.prepare(
+                    proposals.proposal_id(view.as_of, acct), acct, ctx.account.household, view.as_of, proposer.name,
+                    draft, policy, route(draft, ctx, policy),
+                    {"changes": changes, "prices": {t.symbol: prices.get(t.symbol) for t in draft.trades}})
+            else:
+                status = "no_trades"
+            out.append(_AccountStep(acct, status, canonical_json(snap), canonical_json(changes), tuple(counted),
+                                    prepared))
+        return out
+
+
 def daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], proposer: Proposer | None = None,
               *, owner: str | None = None, prices_label: str = "", progress: Progress | None = None,
-              rebalancer: Rebalancer | None = None) -> RunReport:
+              rebalancer: Rebalancer | None = None, workers: int | None = None) -> RunReport:
     """Run the day for every account; safe to repeat and to resume after a crash.
 
     Without a proposer: the harvest engine and the default rebalancer. A caller passing its own
     proposer passes ``rebalancer`` too when the run should rebalance.
+
+    ``workers``: processes that work out the households' proposals (``1``: this one only). By
+    default every available core (or ``DIRECTINDEX_RUN_WORKERS``) once there are ``_PARALLEL_MIN``
+    accounts to process. This process writes every account, in the same order: the stored book
+    does not depend on it.
     """
     if proposer is None:
         proposer = default_proposer()
@@ -130,7 +237,7 @@ def daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], propos
     # The run's matrices are per account and small: a multi-threaded BLAS spends more waking its
     # threads than multiplying, and on a loaded machine far more.
     with threadpool_limits(limits=1, user_api="blas"), _long_lived_heap():
-        return _daily_run(engine, as_of, prices, proposer, owner, prices_label, progress, rebalancer)
+        return _daily_run(engine, as_of, prices, proposer, owner, prices_label, progress, rebalancer, workers)
 
 
 @contextmanager
@@ -167,7 +274,8 @@ def _long_lived(make: Callable[[], T]) -> T:
 
 
 def _daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], proposer: Proposer, owner: str | None,
-               prices_label: str, progress: Progress | None, rebalancer: Rebalancer | None) -> RunReport:
+               prices_label: str, progress: Progress | None, rebalancer: Rebalancer | None,
+               workers: int | None) -> RunReport:
     owner = owner or f"run {as_of} by {os.environ.get('USER', 'unknown')}@{socket.gethostname()}"
     with lock.held(engine, "run", owner):
         with write_tx(engine) as conn:
@@ -207,77 +315,46 @@ def _daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], propo
         if rebalancer is not None:
             _long_lived(lambda: rebalancer.prepare(view, prices, getattr(proposer, "model_", None)))
         accounts = sorted(view.accounts)
+        step = _Step(view, prices, proposer, rebalancer, done, stored, previous, prev_as_of, breaks)
+        chunks = _chunks(step.households(accounts))
         made: list[str] = []
         blocked: list[str] = []
         auto = pending = 0
         counts = {"new_harvestable_losses": 0, "restricted_expired": 0, "new_cash": 0, "tracking_error_drift": 0,
                   "rebalanced": 0}
-        drafts: dict[str, ProposalDraft] = {}
-        days: dict[str, HouseholdDay] = {}
+        written = len(done)
+        if progress and done:
+            progress(written, len(accounts), "")
 
-        def household_day(household: str) -> HouseholdDay:
-            # every member's trades of the day: stored, or the proposer's draft until the member is done
-            if household not in days:
-                day = days[household] = HouseholdDay()
-                for member in view.households[household]:
-                    a = member.account
-                    if a in done:
-                        day.trades[a] = stored.get(a, ())
-                    else:
-                        drafts[a] = proposer(view.context(a, prices))
-                        day.trades[a] = drafts[a].trades
-            return days[household]
-
-        for i, acct in enumerate(accounts):
-            if acct in done:
+        def write(_: int, results: list[_AccountStep]) -> None:
+            nonlocal auto, pending, written
+            for r in results:
+                with write_tx(engine) as conn:
+                    if r.proposal is not None:
+                        proposals.store(conn, r.proposal)
+                        made.append(r.proposal.id)
+                        if r.proposal.auto:
+                            auto += 1
+                        else:
+                            pending += 1
+                    conn.execute(insert(RunAccountRow).values(
+                        run_id=run_id, account=r.account, status=r.status, snapshot=r.snapshot, changes=r.changes,
+                        proposal_id=r.proposal.id if r.proposal is not None else None))
+                if r.status == "blocked_by_breaks":
+                    blocked.append(r.account)
+                for k in r.counted:
+                    counts[k] += 1
+                crash_point(f"run:account:{written}")
+                written += 1
                 if progress:
-                    progress(i + 1, len(accounts), acct)
-                continue
-            ctx = view.context(acct, prices)
-            acct_breaks = breaks.get(acct, [])
-            if rebalancer is not None:
-                hh_day = household_day(ctx.account.household)
-                draft = drafts.pop(acct)
-            else:
-                draft = proposer(ctx)
-            changes = _changes(ctx, _snapshot(ctx, draft, acct_breaks), previous.get(acct), prev_as_of, acct_breaks)
-            if rebalancer is not None and not acct_breaks:
-                draft = rebalancer(ctx, draft, changes, prev_as_of, hh_day)
-                hh_day.trades[acct] = draft.trades
-            snap = _snapshot(ctx, draft, acct_breaks)
-            if "tracking_error_drift" in changes:
-                snap["tracking_error"] = changes["tracking_error_drift"].get("tracking_error", snap["tracking_error"])
-            counts["rebalanced"] += 1 if any(t.reason == "rebalance" for t in draft.trades) else 0
-            for k in counts:
-                if k != "rebalanced":
-                    counts[k] += 1 if changes.get(k) else 0
-            pid: str | None = None
-            if acct_breaks:
-                status = "blocked_by_breaks"
-                blocked.append(acct)
-            elif draft.trades:
-                status = "proposed"
-            else:
-                status = "no_trades"
-            with write_tx(engine) as conn:
-                if status == "proposed":
-                    pid = proposals.proposal_id(as_of, acct)
-                    policy = policy_for(view.policy, acct)
-                    routing = route(draft, ctx, policy)
-                    proposals.create(conn, pid, acct, ctx.account.household, as_of, proposer.name, draft, policy,
-                                     routing, {"changes": changes, "prices": {t.symbol: prices.get(t.symbol)
-                                                                              for t in draft.trades}})
-                    made.append(pid)
-                    if routing.auto:
-                        auto += 1
-                    else:
-                        pending += 1
-                conn.execute(insert(RunAccountRow).values(
-                    run_id=run_id, account=acct, status=status, snapshot=canonical_json(snap),
-                    changes=canonical_json(changes), proposal_id=pid))
-            crash_point(f"run:account:{i}")
-            if progress:
-                progress(i + 1, len(accounts), acct)
+                    progress(written, len(accounts), r.account)
+
+        # an explicit ``workers`` is obeyed; the default forks only for enough accounts to pay for it
+        n_workers = (fanout.available_workers(workers, len(chunks))
+                     if workers is not None or len(accounts) - len(done) >= _PARALLEL_MIN else 1)
+        fanout.ordered(len(chunks), lambda k: [r for hh in chunks[k] for r in step(hh)], write, n_workers)
+        blocked.sort()
+        made.sort()
         report = RunReport(run_id, as_of, len(accounts), len(accounts) - len(done), len(done), tuple(made), auto,
                            pending, tuple(blocked), counts)
         if len(done) < len(accounts):

@@ -1,0 +1,143 @@
+"""Compute numbered chunks of work on several cores, consume their results here, in order.
+
+The daily run's accounts are independent household by household: a household's proposals are
+worked out (harvest pass, rebalance, routing, the encoded evidence) from the derived book alone, and
+only writing them touches the database. :func:`ordered` runs that split: forked workers and this
+process claim chunks from one shared counter (so a chunk goes to whoever is free, and this process
+takes one only when it has nothing to write), and this process consumes every result in chunk order,
+whichever process computed it. The outcome is the one-process loop's, in the same order; only the
+wall time differs.
+
+Forked workers inherit everything the parent built (the derived book, the risk model, the compiled
+optimizer) without pickling; only results travel back, pickled. A worker whose parent is gone stops
+at its next chunk. An exception in a worker is raised here, in chunk order, as the one-process loop
+would have raised it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import pickle
+import queue
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+WORKERS_ENV = "DIRECTINDEX_RUN_WORKERS"
+
+
+def available_workers(requested: int | None, chunks: int) -> int:
+    """Processes to use: the request, else ``DIRECTINDEX_RUN_WORKERS``, else every available core.
+
+    One when there is one chunk, when ``fork`` is not available, or inside a daemonic process
+    (which cannot have children).
+    """
+    if requested is None:
+        env = os.environ.get(WORKERS_ENV, "").strip()
+        if env.isdigit():
+            requested = int(env)
+        else:
+            requested = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if chunks <= 1 or requested <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+        return 1
+    return min(requested, chunks)
+
+
+def _claim(counter: Any, n: int) -> int | None:
+    with counter.get_lock():
+        k = int(counter.value)
+        if k >= n:
+            return None
+        counter.value = k + 1
+        return k
+
+
+def _work(counter: Any, results: Any, n: int, compute: Callable[[int], Any], parent: int) -> None:
+    while os.getppid() == parent:
+        k = _claim(counter, n)
+        if k is None:
+            break
+        try:
+            results.put((k, True, compute(k)))
+        except BaseException as exc:  # sent to the parent, raised there in chunk order
+            try:
+                pickle.dumps(exc)  # the queue pickles in a thread of its own, where a failure would be lost
+                results.put((k, False, exc))
+            except Exception:
+                results.put((k, False, RuntimeError(f"chunk {k} failed in a worker:\n{traceback.format_exc()}")))
+            break
+    results.close()
+    results.join_thread()
+
+
+def ordered(n: int, compute: Callable[[int], T], consume: Callable[[int, T], None], workers: int = 1,
+            *, poll_seconds: float = 0.5) -> None:
+    """``for k in range(n): consume(k, compute(k))``, with ``compute`` spread over ``workers`` processes.
+
+    ``consume`` always runs in this process, in chunk order. ``compute`` must not depend on which
+    process runs it or on the chunks computed before it in that process.
+    """
+    if workers <= 1 or n <= 1:
+        for k in range(n):
+            consume(k, compute(k))
+        return
+    ctx = mp.get_context("fork")
+    counter = ctx.Value("i", 0)
+    results = ctx.Queue()
+    me = os.getpid()
+    procs = [ctx.Process(target=_work, args=(counter, results, n, compute, me), daemon=True,
+                         name=f"directindex-fanout-{i}") for i in range(workers - 1)]
+    for p in procs:
+        p.start()
+    ready: dict[int, tuple[bool, Any]] = {}
+    nxt = 0
+    try:
+        while nxt < n:
+            if nxt in ready:
+                ok, value = ready.pop(nxt)
+                if not ok:
+                    raise value
+                consume(nxt, value)
+                nxt += 1
+                continue
+            try:  # what the workers finished meanwhile
+                while True:
+                    k, ok, value = results.get_nowait()
+                    ready[k] = (ok, value)
+            except queue.Empty:
+                pass
+            if nxt in ready:
+                continue
+            k_mine = _claim(counter, n)
+            if k_mine is not None:  # nothing to write yet: compute a chunk here
+                try:
+                    ready[k_mine] = (True, compute(k_mine))
+                except Exception as exc:
+                    ready[k_mine] = (False, exc)
+                continue
+            try:  # every chunk is claimed; the next one is still being computed by a worker
+                k, ok, value = results.get(timeout=poll_seconds)
+                ready[k] = (ok, value)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs):
+                    try:  # a worker's last result may have arrived as it exited
+                        while True:
+                            k, ok, value = results.get(timeout=poll_seconds)
+                            ready[k] = (ok, value)
+                    except queue.Empty:
+                        pass
+                    if nxt in ready:
+                        continue
+                    codes = ", ".join(str(p.exitcode) for p in procs)
+                    raise RuntimeError(f"a worker of the run stopped before returning chunk {nxt} "
+                                       f"(exit codes {codes})") from None
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join()
+        results.close()
+        results.cancel_join_thread()
