@@ -69,3 +69,15 @@ def test_spliced_record_without_decoded_parts_is_the_appended_text():
     encoded = {"trades": canonical_json(content["trades"], plain=True)}
     partial = {k: v for k, v in content.items() if k not in encoded}
     assert audit._body({**partial, **dict.fromkeys(encoded)}, encoded) == canonical_json(content, plain=True)
+
+
+@given(st.integers(1, 10**9), st.text(), st.text(), st.text(), st.text(), st.text(alphabet="0123456789abcdef"))
+def test_record_hash_is_sha256_of_the_records_canonical_json(seq: int, at: str, kind: str, subject: str,
+                                                             payload: str, prev: str) -> None:
+    """The hash spelled out (and its pre-quoted payload) is the documented one: sha256(canonical JSON + prev)."""
+    from directindex.store.repo import sha256_text
+
+    want = sha256_text(canonical_json({"seq": seq, "at": at, "kind": kind, "subject": subject, "payload": payload})
+                       + prev)
+    assert audit.record_hash(seq, at, kind, subject, payload, prev) == want
+    assert audit.record_hash(seq, at, kind, subject, payload, prev, payload_quoted=audit.quoted(payload)) == want

@@ -35,9 +35,23 @@ class AuditRecord:
     hash: str
 
 
-def record_hash(seq: int, at: str, kind: str, subject: str, payload_json: str, prev_hash: str) -> str:
-    body = canonical_json({"seq": seq, "at": at, "kind": kind, "subject": subject, "payload": payload_json})
+def record_hash(seq: int, at: str, kind: str, subject: str, payload_json: str, prev_hash: str,
+                *, payload_quoted: str | None = None) -> str:
+    """The record's hash; ``payload_quoted``: ``json.dumps(payload_json, ensure_ascii=False)``, when known.
+
+    The text hashed is ``canonical_json`` of the record's fields, spelled out here so a proposal's large
+    payload, quoted once where it was prepared, is not quoted again while the chain waits on it.
+    """
+    quoted = json.dumps(payload_json, ensure_ascii=False) if payload_quoted is None else payload_quoted
+    d = json.dumps
+    body = (f'{{"at":{d(at, ensure_ascii=False)},"kind":{d(kind, ensure_ascii=False)},"payload":{quoted},'
+            f'"seq":{seq},"subject":{d(subject, ensure_ascii=False)}}}')
     return sha256_text(body + prev_hash)
+
+
+def quoted(payload_json: str) -> str:
+    """What :func:`record_hash` quotes of a payload: prepared ahead by a caller with a large one."""
+    return json.dumps(payload_json, ensure_ascii=False)
 
 
 def _body(content: Mapping[str, Any], encoded: Mapping[str, str]) -> str:
@@ -50,13 +64,14 @@ def _body(content: Mapping[str, Any], encoded: Mapping[str, str]) -> str:
     return "{" + ",".join(items) + "}"
 
 
-def _write(conn: Connection, kind: str, subject: str, body: str) -> tuple[int, str, str, str]:
+def _write(conn: Connection, kind: str, subject: str, body: str,
+           body_quoted: str | None = None) -> tuple[int, str, str, str]:
     # the record after the head, and the head moved to it: (seq, at, prev_hash, hash)
     head = conn.execute(select(AuditHeadRow.seq, AuditHeadRow.hash).where(AuditHeadRow.id == 1)).first()
     seq, prev = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
     seq += 1
     at = now_iso()
-    h = record_hash(seq, at, kind, subject, body, prev)
+    h = record_hash(seq, at, kind, subject, body, prev, payload_quoted=body_quoted)
     conn.execute(
         insert(AuditRow).values(seq=seq, at=at, kind=kind, subject=subject, payload=body, prev_hash=prev, hash=h)
     )
@@ -91,6 +106,19 @@ def append_encoded(conn: Connection, kind: str, subject: str, payload: Mapping[s
     """
     content = {k: v for k, v in payload.items() if k not in encoded}
     seq, _, _, h = _write(conn, kind, subject, _body({**content, **dict.fromkeys(encoded)}, encoded))
+    return seq, h
+
+
+def body_text(payload: Mapping[str, Any], encoded: Mapping[str, str]) -> str:
+    """The stored text of the record :func:`append_encoded` writes for ``payload`` and ``encoded``."""
+    content = {k: v for k, v in payload.items() if k not in encoded}
+    return _body({**content, **dict.fromkeys(encoded)}, encoded)
+
+
+def append_text(conn: Connection, kind: str, subject: str, body: str,
+                body_quoted: str | None = None) -> tuple[int, str]:
+    """Append a record whose payload text is ready (:func:`body_text`; ``body_quoted``: :func:`quoted` of it)."""
+    seq, _, _, h = _write(conn, kind, subject, body, body_quoted)
     return seq, h
 
 

@@ -127,35 +127,44 @@ class Prepared:
     approver: str | None
     auto: bool
     reasons: tuple[str, ...]
-    audit: dict[str, Any]  # the audit record's payload (plain JSON) besides ``body``
+    audit: str  # the audit record's payload text (``audit.body_text``)
+    audit_quoted: str  # and that text quoted, as the record's hash reads it (``audit.quoted``)
 
 
 def prepare(pid: str, account: str, household: str, as_of: date, proposer: str, draft: ProposalDraft,
             policy: ApprovalPolicy, routing: Routing, evidence: dict[str, Any]) -> Prepared:
     """Encode a new proposal once: its row and its audit record carry the same text for each part."""
     policy_plain, routing_plain = plain_json(policy.as_dict()), plain_json(routing.as_dict())
-    return Prepared(pid, account, household, as_of, proposer, _draft_text(draft), policy_plain, routing_plain,
-                    routing.approver, routing.auto, tuple(routing.reasons),
-                    {**plain_json({"account": account, "as_of": as_of, "proposer": proposer, "evidence": evidence}),
-                     "policy": policy_plain, "routing": routing_plain})
+    body = _draft_text(draft)
+    record = audit.body_text({**plain_json({"account": account, "as_of": as_of, "proposer": proposer,
+                                            "evidence": evidence}), "policy": policy_plain, "routing": routing_plain},
+                             body)
+    return Prepared(pid, account, household, as_of, proposer, body, policy_plain, routing_plain, routing.approver,
+                    routing.auto, tuple(routing.reasons), record, audit.quoted(record))
 
 
 def store(conn: Connection, p: Prepared) -> None:
-    """Store a prepared proposal as a draft, then route it: auto-approved, or pending with its approver."""
+    """Store a prepared proposal as a draft, then route it: auto-approved, or pending with its approver.
+
+    The row is written once, in the state routing leaves it in; the transitions from ``draft`` are
+    recorded (rows and audit records) as they happen, without rewriting the proposal's large row.
+    """
     at = now_iso()
+    final = State.APPROVED if p.auto else State.PENDING_APPROVAL
     conn.execute(insert(ProposalRow).values(
-        id=p.id, account=p.account, household=p.household, as_of=p.as_of, state=State.DRAFT.value,
+        id=p.id, account=p.account, household=p.household, as_of=p.as_of, state=final.value,
         proposer=p.proposer, created_at=at, updated_at=at, policy=canonical_json(p.policy, plain=True),
         routing=canonical_json(p.routing, plain=True), approver=p.approver, **p.body))
-    audit.append_encoded(conn, "proposal", p.id, p.audit, p.body)
+    audit.append_text(conn, "proposal", p.id, p.audit, p.audit_quoted)
     if p.auto:
-        transition(conn, p.id, State.PENDING_APPROVAL, "policy", "submitted for approval", current=State.DRAFT)
+        transition(conn, p.id, State.PENDING_APPROVAL, "policy", "submitted for approval", current=State.DRAFT,
+                   row=False)
         transition(conn, p.id, State.APPROVED, "policy:auto",
                    "auto-approved: small, loss-only, in budget, no tax-advantaged account in the wash window",
-                   current=State.PENDING_APPROVAL)
+                   current=State.PENDING_APPROVAL, row=False)
     else:
         transition(conn, p.id, State.PENDING_APPROVAL, "policy",
-                   f"routed to {p.approver}: " + "; ".join(p.reasons), current=State.DRAFT)
+                   f"routed to {p.approver}: " + "; ".join(p.reasons), current=State.DRAFT, row=False)
 
 
 def create(conn: Connection, pid: str, account: str, household: str, as_of: date, proposer: str,
@@ -172,15 +181,20 @@ def state_of(conn: Connection, pid: str) -> State:
 
 
 def transition(conn: Connection, pid: str, to: State, by: str, why: str,
-               evidence: dict[str, Any] | None = None, *, current: State | None = None) -> None:
-    """Move ``pid`` to ``to``; ``current``: its state, when the caller has just written it."""
+               evidence: dict[str, Any] | None = None, *, current: State | None = None, row: bool = True) -> None:
+    """Move ``pid`` to ``to``; ``current``: its state, when the caller has just written it.
+
+    ``row=False``: the proposal's row already holds ``to`` (written in that state): only the transition
+    and its audit record are written.
+    """
     current = current if current is not None else state_of(conn, pid)
     if to not in ALLOWED[current]:
         raise ProposalError(f"proposal '{pid}' is {current.value}; it cannot become {to.value}")
     at = now_iso()
     conn.execute(insert(TransitionRow).values(proposal_id=pid, from_state=current.value, to_state=to.value, by=by,
                                               at=at, why=why))
-    conn.execute(update(ProposalRow).where(ProposalRow.id == pid).values(state=to.value, updated_at=at))
+    if row:
+        conn.execute(update(ProposalRow).where(ProposalRow.id == pid).values(state=to.value, updated_at=at))
     audit.append(conn, "transition", pid, {"from": current.value, "to": to.value, "by": by, "why": why,
                                            "evidence": evidence or {}})
 
