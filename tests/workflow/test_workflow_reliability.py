@@ -59,22 +59,25 @@ def test_import_killed_at_a_random_moment_is_all_or_nothing(db_url: str, tmp_pat
         assert audit.verify(conn) == []
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("point", ["run:account:0", "run:account:4"])
-def test_run_killed_midway_resumes_without_duplicates(db_url: str, tmp_path: Path, point: str) -> None:
+def test_run_killed_midway_resumes_without_duplicates(db_url: str, tmp_path: Path, point: str, workers: str) -> None:
+    """``--workers 2``: households worked out in a forked worker too; the kill takes the writer down."""
     accounts = [(f"T{i}", f"H{i}", f"o{i}", "taxable") for i in range(6)]
     rows = [(f"x{i}", "2024-01-02", f"T{i}", "buy", "AAA", "10", "100", "0", "") for i in range(6)]
     book = write_book(tmp_path / "book", rows)
     write_csv(book / "accounts.csv", ("account", "household", "owner", "type"), accounts + ACCOUNTS)
     prices = write_prices(tmp_path / "prices.csv", {"AAA": "80"})
     cli("import", str(book), "--db", db_url)
-    proc = cli("run", "--as-of", "2025-01-15", "--prices", str(prices), "--db", db_url, crash_at=point, check=False)
+    proc = cli("run", "--as-of", "2025-01-15", "--prices", str(prices), "--db", db_url, "--workers", workers,
+               crash_at=point, check=False)
     assert proc.returncode == -9
     done = scalar(db_url, select(func.count()).select_from(RunAccountRow))
     assert done == int(point.rsplit(":", 1)[1]) + 1
     with engine_for(db_url).connect() as conn:
         assert conn.execute(select(RunRow.status)).scalar_one() == "running"
         assert audit.verify(conn) == []
-    out = cli("run", "--as-of", "2025-01-15", "--prices", str(prices), "--db", db_url).stdout
+    out = cli("run", "--as-of", "2025-01-15", "--prices", str(prices), "--db", db_url, "--workers", workers).stdout
     assert f"{9 - done} account(s) processed, {done} already done" in out
     assert scalar(db_url, select(func.count()).select_from(ProposalRow)) == 6
     with engine_for(db_url).connect() as conn:

@@ -144,6 +144,9 @@ def run_cmd(
     prices: Annotated[Path | None, typer.Option(help="Prices CSV: symbol,price or date,symbol,close.")] = None,
     db: DbOpt = None,
     fmt: FormatOpt = Format.table,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Processes that work out households' proposals (default: every core, or "
+                    "DIRECTINDEX_RUN_WORKERS, once 40 accounts are to be processed; 1: this process only).")] = None,
 ) -> None:
     """The daily run over every account: changes, harvest and triggered rebalances, approval routing."""
     day = _day(as_of)
@@ -158,7 +161,7 @@ def run_cmd(
             bar.update(task, completed=done, total=total, description=f"run {day} {account}")
 
         report = daily_run(engine, day, px, proposer, prices_label=str(prices or ""), progress=tick,
-                           rebalancer=Rebalancer())
+                           rebalancer=Rebalancer(), workers=workers)
     if fmt is Format.json:
         emit_json(report.as_dict())
         return
