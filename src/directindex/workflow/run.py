@@ -1,10 +1,14 @@
 """The daily run: for every account, see what changed, ask the proposer, route and store proposals.
 
 One run per as-of date. The run holds the book's run lock (a second run is refused, not interleaved)
-and commits account by account, each account's proposal, transitions, audit records and run row in
-one transaction; a run killed at any point leaves whole accounts behind it and re-running the date
-finishes the rest. Re-running a completed date writes nothing. Accounts with an open reconciliation
-break get no proposal until the break is resolved.
+and commits a few whole accounts at a time (a chunk of households: each account's proposal,
+transitions, audit records and run row), so a run killed at any point leaves whole accounts behind it
+and re-running the date finishes the rest. Re-running a completed date writes nothing. Accounts with
+an open reconciliation break get no proposal until the break is resolved.
+
+The households' proposals are worked out on every core (:mod:`directindex.workflow.fanout`: forked
+workers and this process claim chunks of households) and written by this process in chunk order, so
+the stored book is the same whichever process worked a household out (a test holds the two equal).
 
 What changed since the last run, per account: new transactions, new cash (sale proceeds less purchase
 cost since then: the book keeps no cash balance), new harvestable losses, restricted-list entries
@@ -327,24 +331,27 @@ def _daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], propo
             progress(written, len(accounts), "")
 
         def write(_: int, results: list[_AccountStep]) -> None:
+            # one transaction per chunk (a few whole accounts): a kill loses at most the chunk being written
             nonlocal auto, pending, written
-            for r in results:
-                with write_tx(engine) as conn:
+            with write_tx(engine) as conn:
+                for i, r in enumerate(results):
                     if r.proposal is not None:
                         proposals.store(conn, r.proposal)
-                        made.append(r.proposal.id)
-                        if r.proposal.auto:
-                            auto += 1
-                        else:
-                            pending += 1
                     conn.execute(insert(RunAccountRow).values(
                         run_id=run_id, account=r.account, status=r.status, snapshot=r.snapshot, changes=r.changes,
                         proposal_id=r.proposal.id if r.proposal is not None else None))
+                    crash_point(f"run:account:{written + i}")
+            for r in results:
+                if r.proposal is not None:
+                    made.append(r.proposal.id)
+                    if r.proposal.auto:
+                        auto += 1
+                    else:
+                        pending += 1
                 if r.status == "blocked_by_breaks":
                     blocked.append(r.account)
                 for k in r.counted:
                     counts[k] += 1
-                crash_point(f"run:account:{written}")
                 written += 1
                 if progress:
                     progress(written, len(accounts), r.account)
