@@ -4,7 +4,8 @@
   in of an older lot, so FIFO takes them as they stand; the general path sorts them every sale.
 * Household by household: ``book`` folds each household alone and merges the records back into row
   order; the general path is one fold over every row.
-* Records built a block of fields at a time, in place of one ``__init__`` call per record.
+* Records built a block of fields at a time, in place of one ``__init__`` call per record
+  (transactions with the constructor's checks done over whole columns).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from decimal import Decimal
 import pytest
 
 from directindex.ledger import LedgerConfig, Lot, Method, Relief, Term, WashSale, book
+from directindex.ledger.records import Action, Source, Transaction
 
 from .test_parallel import SECURITIES, assert_identical, history
 
@@ -100,7 +102,7 @@ def test_records_built_by_columns_equal_records_built_one_by_one(cls, n):
     rows = _rows(cls, n, random.Random(n))
     expected = list(itertools.starmap(cls, rows))
     columns = list(zip(*rows, strict=True)) if rows else []
-    for got in (book_module._build_rows(cls, rows), book_module._build_columns(cls, columns)):
+    for got in (book_module._build_rows(cls, rows), book_module.build_columns(cls, columns)):
         assert got == expected
         assert [repr(r) for r in got] == [repr(r) for r in expected]
         assert all(type(r) is cls for r in got)
@@ -117,4 +119,43 @@ def test_records_with_validation_are_not_built_by_columns():
     with pytest.raises(TypeError):
         book_module._slot_setters(Checked)
     with pytest.raises(ValueError):
-        book_module._build_columns(Lot, [[1], [2]])  # too few columns
+        book_module.build_columns(Lot, [[1], [2]])  # too few columns
+
+
+def _transaction_rows(n, rnd):
+    actions = list(Action)
+    return [(f"t{i}", date.fromordinal(737000 + rnd.randrange(500)), f"A{rnd.randrange(5)}", rnd.choice(actions),
+             f"S{rnd.randrange(9)}", Decimal(rnd.randrange(10**4)).scaleb(-rnd.randrange(0, 4)),
+             Decimal(rnd.randrange(10**5)).scaleb(-2), Decimal(rnd.choice(["0", "0.00", "-0", "1.5"])),
+             rnd.choice([None, f"t{i}"]), rnd.choice([None, date(2020, 1, 2)]), rnd.choice([None, Decimal("10.50")]),
+             rnd.choice([None, Decimal("1E+1")]), Source("f.csv", i + 2)) for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 513, 2000])
+def test_transactions_built_by_columns_equal_the_constructor(n):
+    rows = _transaction_rows(n, random.Random(n))
+    expected = list(itertools.starmap(Transaction, rows))
+    got = book_module.build_transactions(list(zip(*rows, strict=True)) if rows else [])
+    assert got == expected and [repr(t) for t in got] == [repr(t) for t in expected]
+    assert all(type(t) is Transaction for t in got)
+
+
+@pytest.mark.parametrize(("field", "value"), [(3, "buy"), (3, "short"), (5, Decimal("-1")), (6, Decimal("-0.01")),
+                                              (7, Decimal("-1E-9")), (5, Decimal("NaN")), (6, None)])
+def test_transactions_the_constructor_would_coerce_or_refuse_are_left_to_it(field, value):
+    rows = _transaction_rows(1500, random.Random(7))
+    for i in (900, 1400):  # the first bad row's error, as the constructor raises it
+        rows[i] = (*rows[i][:field], value, *rows[i][field + 1:])
+
+    def outcome(build):
+        try:
+            return build()
+        except Exception as e:
+            return type(e), str(e)
+
+    expected = outcome(lambda: list(itertools.starmap(Transaction, rows)))
+    assert outcome(lambda: book_module.build_transactions(list(zip(*rows, strict=True)))) == expected
+    with pytest.raises(TypeError):
+        book_module._slot_setters(Transaction)  # only its checking builder fills it
+    with pytest.raises(ValueError):
+        book_module.build_transactions([[1]])

@@ -117,6 +117,7 @@ class Transaction:
     source: Source | None = None
 
     def __post_init__(self) -> None:
+        # ``ledger.book.build_transactions`` does these checks over whole columns: keep the two in step.
         if not isinstance(self.action, Action):
             object.__setattr__(self, "action", Action(self.action))
         if self.quantity < 0:

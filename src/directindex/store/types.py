@@ -21,8 +21,17 @@ class Exact(TypeDecorator[Decimal]):
     impl = String(64)
     cache_ok = True
 
+    @staticmethod
+    def stored_as_text(dialect: Dialect) -> bool:
+        """Whether the values are kept as decimal text: on every backend but PostgreSQL.
+
+        PostgreSQL's driver reads ``NUMERIC`` as ``Decimal``; elsewhere a reader that skips
+        ``process_result_value`` must convert the text itself.
+        """
+        return dialect.name != "postgresql"
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
+        if not self.stored_as_text(dialect):
             return dialect.type_descriptor(Numeric(asdecimal=True))
         return dialect.type_descriptor(String(64))
 
@@ -32,7 +41,7 @@ class Exact(TypeDecorator[Decimal]):
         if isinstance(value, float):
             raise TypeError("refusing to store a float as an exact number; pass a Decimal")
         d = value if isinstance(value, Decimal) else Decimal(value)
-        return d if dialect.name == "postgresql" else str(d)
+        return str(d) if self.stored_as_text(dialect) else d
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
