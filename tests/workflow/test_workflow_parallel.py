@@ -11,7 +11,9 @@ must be the same, the audit chain intact, and the second run on the same date a 
 from __future__ import annotations
 
 import csv
+import os
 import random
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +28,7 @@ from directindex.store.models import RunAccountRow
 from directindex.workflow import audit, proposals
 from directindex.workflow.harvest_engine import HarvestEngineProposer
 from directindex.workflow.imports import import_path
+from directindex.workflow.proposer import ProposalContext, ProposalDraft
 from directindex.workflow.rebalance import Rebalancer
 from directindex.workflow.run import daily_run
 
@@ -75,6 +78,19 @@ def _book(root: Path) -> tuple[dict[str, Decimal], pd.DataFrame]:
     return prices, hist
 
 
+@dataclass
+class _Witnessed(HarvestEngineProposer):
+    """The harvest engine, noting which process asked it for each account (a line per call in ``log``)."""
+
+    log: Path | None = None
+
+    def __call__(self, ctx: ProposalContext) -> ProposalDraft:
+        assert self.log is not None
+        with self.log.open("a") as f:
+            f.write(f"{os.getpid()} {ctx.account.account}\n")
+        return super().__call__(ctx)
+
+
 def _stored(url: str) -> dict[str, Any]:
     with open_book(url).connect() as conn:
         assert audit.verify(conn) == [] and audit.verify_tables(conn) == []
@@ -100,9 +116,14 @@ def test_two_processes_store_what_one_stores(db_url: str, tmp_path: Path) -> Non
     for url, workers in ((one_url, 1), (db_url, 2)):
         engine = open_book(url)
         import_path(engine, tmp_path / "book")
-        reports.append(daily_run(engine, AS_OF, prices, HarvestEngineProposer(prices_history=hist), owner="test",
+        log = tmp_path / f"asked-{workers}.txt"
+        reports.append(daily_run(engine, AS_OF, prices, _Witnessed(prices_history=hist, log=log), owner="test",
                                  rebalancer=Rebalancer(), workers=workers))
     one, two = reports
+    # the two-process run really worked households out in both: each account asked for once, by one of two
+    asked = [line.split() for line in (tmp_path / "asked-2.txt").read_text().splitlines()]
+    assert sorted(a for _, a in asked) == [f"A{i:03d}" for i in range(N_ACCOUNTS)]
+    assert len({pid for pid, _ in asked}) == 2 and str(os.getpid()) in {pid for pid, _ in asked}
     assert one.accounts == two.accounts == N_ACCOUNTS and one.processed == two.processed == N_ACCOUNTS
     assert (one.proposals, one.auto_approved, one.pending_approval, one.changes) == (
         two.proposals, two.auto_approved, two.pending_approval, two.changes)

@@ -42,16 +42,15 @@ def record_hash(seq: int, at: str, kind: str, subject: str, payload_json: str, p
     The text hashed is ``canonical_json`` of the record's fields, spelled out here so a proposal's large
     payload, quoted once where it was prepared, is not quoted again while the chain waits on it.
     """
-    quoted = json.dumps(payload_json, ensure_ascii=False) if payload_quoted is None else payload_quoted
-    d = json.dumps
-    body = (f'{{"at":{d(at, ensure_ascii=False)},"kind":{d(kind, ensure_ascii=False)},"payload":{quoted},'
-            f'"seq":{seq},"subject":{d(subject, ensure_ascii=False)}}}')
+    payload_text = quoted(payload_json) if payload_quoted is None else payload_quoted
+    body = (f'{{"at":{quoted(at)},"kind":{quoted(kind)},"payload":{payload_text},"seq":{seq},'
+            f'"subject":{quoted(subject)}}}')
     return sha256_text(body + prev_hash)
 
 
-def quoted(payload_json: str) -> str:
-    """What :func:`record_hash` quotes of a payload: prepared ahead by a caller with a large one."""
-    return json.dumps(payload_json, ensure_ascii=False)
+def quoted(text: str) -> str:
+    """``text`` as a JSON string, as :func:`record_hash` writes it (a caller with a large payload prepares it)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _body(content: Mapping[str, Any], encoded: Mapping[str, str]) -> str:
@@ -83,34 +82,22 @@ def _write(conn: Connection, kind: str, subject: str, body: str,
 
 
 def append(conn: Connection, kind: str, subject: str, payload: Mapping[str, Any], *,
-           plain: bool = False, encoded: Mapping[str, str] | None = None) -> AuditRecord:
+           plain: bool = False) -> AuditRecord:
     """Append one record to the chain (call inside a ``write_tx``, which serializes writers).
 
-    ``plain=True``: ``payload`` is already ``plain_json`` output (a proposal's trades, serialized once
-    for its row, are not walked again for its record). ``encoded``: the ``canonical_json`` text of some
-    of its top-level values, already written for the proposal's row, so they are not encoded again (the
-    record's text is the same; needs ``plain=True``).
+    ``plain=True``: ``payload`` is already ``plain_json`` output, so it is not walked again.
     """
     content = dict(payload) if plain else plain_json(payload)
-    seq, at, prev, h = _write(conn, kind, subject, _body(content, encoded if plain and encoded else {}))
+    seq, at, prev, h = _write(conn, kind, subject, canonical_json(content, plain=True))
     return AuditRecord(seq, at, kind, subject, content, prev, h)
 
 
-def append_encoded(conn: Connection, kind: str, subject: str, payload: Mapping[str, Any],
-                   encoded: Mapping[str, str]) -> tuple[int, str]:
-    """Append a record whose payload is ``payload`` (``plain_json`` output) plus parts already encoded.
+def body_text(payload: Mapping[str, Any], encoded: Mapping[str, str]) -> str:
+    """The text :func:`append` stores for ``payload`` (``plain_json`` output) plus parts already encoded.
 
     ``encoded``: top-level keys and their ``canonical_json`` text (a proposal's trades, written once for
-    its row), spliced into the record as they are, so the record's text is what :func:`append` writes
-    for the same values without the parts being decoded again. Returns the record's seq and hash.
+    its row), spliced into the record as they are, without being decoded and encoded again.
     """
-    content = {k: v for k, v in payload.items() if k not in encoded}
-    seq, _, _, h = _write(conn, kind, subject, _body({**content, **dict.fromkeys(encoded)}, encoded))
-    return seq, h
-
-
-def body_text(payload: Mapping[str, Any], encoded: Mapping[str, str]) -> str:
-    """The stored text of the record :func:`append_encoded` writes for ``payload`` and ``encoded``."""
     content = {k: v for k, v in payload.items() if k not in encoded}
     return _body({**content, **dict.fromkeys(encoded)}, encoded)
 

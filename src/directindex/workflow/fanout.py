@@ -92,6 +92,19 @@ def ordered(n: int, compute: Callable[[int], T], consume: Callable[[int, T], Non
     for p in procs:
         p.start()
     ready: dict[int, tuple[bool, Any]] = {}
+
+    def take(timeout: float | None) -> bool:
+        # move what the workers have sent into ``ready``: waiting up to ``timeout`` for the first result
+        # (``None``: not at all), then what else is there already; whether anything came
+        got = False
+        while True:
+            try:
+                k, ok, value = results.get(timeout=timeout) if timeout is not None and not got else results.get_nowait()
+            except queue.Empty:
+                return got
+            ready[k] = (ok, value)
+            got = True
+
     nxt = 0
     try:
         while nxt < n:
@@ -101,38 +114,20 @@ def ordered(n: int, compute: Callable[[int], T], consume: Callable[[int, T], Non
                     raise value
                 consume(nxt, value)
                 nxt += 1
+            elif take(None):
                 continue
-            try:  # what the workers finished meanwhile
-                while True:
-                    k, ok, value = results.get_nowait()
-                    ready[k] = (ok, value)
-            except queue.Empty:
-                pass
-            if nxt in ready:
-                continue
-            k_mine = _claim(counter, n)
-            if k_mine is not None:  # nothing to write yet: compute a chunk here
+            elif (k_mine := _claim(counter, n)) is not None:  # nothing to write yet: compute a chunk here
                 try:
                     ready[k_mine] = (True, compute(k_mine))
                 except Exception as exc:
                     ready[k_mine] = (False, exc)
-                continue
-            try:  # every chunk is claimed; the next one is still being computed by a worker
-                k, ok, value = results.get(timeout=poll_seconds)
-                ready[k] = (ok, value)
-            except queue.Empty:
-                if not any(p.is_alive() for p in procs):
-                    try:  # a worker's last result may have arrived as it exited
-                        while True:
-                            k, ok, value = results.get(timeout=poll_seconds)
-                            ready[k] = (ok, value)
-                    except queue.Empty:
-                        pass
-                    if nxt in ready:
-                        continue
+            elif not take(poll_seconds) and not any(p.is_alive() for p in procs):
+                # every chunk is claimed and the worker computing the next one is gone (its last result,
+                # sent as it exited, is taken first)
+                if not take(poll_seconds) and nxt not in ready:
                     codes = ", ".join(str(p.exitcode) for p in procs)
                     raise RuntimeError(f"a worker of the run stopped before returning chunk {nxt} "
-                                       f"(exit codes {codes})") from None
+                                       f"(exit codes {codes})")
     finally:
         for p in procs:
             if p.is_alive():

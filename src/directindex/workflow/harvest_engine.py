@@ -85,12 +85,10 @@ class HarvestEngineProposer:
     risk_model: FactorRiskModel | None = None
     name: str = "harvest-engine"
     _drafts: dict[str, ProposalDraft] = field(default_factory=dict, repr=False)
-    _as_of: date | None = field(default=None, repr=False)
     model_: FactorRiskModel | None = field(default=None, repr=False)  # the run's risk model, for the rebalancer
     _policy: HarvestPolicy | None = field(default=None, repr=False)
     _view: BookView | None = field(default=None, repr=False)
     _prices: Mapping[str, Decimal] | None = field(default=None, repr=False)
-    _planned: set[str] = field(default_factory=set, repr=False)
 
     def prepare(self, view: BookView, prices: Mapping[str, Decimal]) -> None:
         """Once per run: the policy and the risk model; each household is planned when first asked.
@@ -106,9 +104,7 @@ class HarvestEngineProposer:
             model = risk_model_for(self.prices_history, view.securities, view.as_of)
         self.model_ = model
         self._drafts = {}
-        self._planned = set()
         self._view, self._prices = view, prices
-        self._as_of = view.as_of
 
     def _plan(self, household: str) -> None:
         view, prices, policy = self._view, self._prices, self._policy
@@ -121,8 +117,7 @@ class HarvestEngineProposer:
         mine = replace(policy, pending=tuple(o for o in policy.pending if o.account in ids))
         proposal = plan_harvest(accounts, view.securities, view.tx_by_household.get(household, ()), prices,
                                 view.as_of, mine, risk_model=self.model_, ledger=ledger)
-        self._drafts.update(self._split(view, accounts, proposal, prices))
-        self._planned.add(household)
+        self._drafts.update(self._split(view, accounts, proposal, prices))  # a draft for every member
 
     def _split(self, view: BookView, accounts: Mapping[str, Account], proposal: HarvestProposal,
                prices: Mapping[str, Decimal]) -> dict[str, ProposalDraft]:
@@ -175,8 +170,8 @@ class HarvestEngineProposer:
         return out
 
     def __call__(self, ctx: ProposalContext) -> ProposalDraft:
-        if self._as_of != ctx.as_of or self._view is None:
+        if self._view is None or self._view.as_of != ctx.as_of:
             raise RuntimeError("HarvestEngineProposer.prepare(view, prices) must run before proposing")
-        if ctx.account.household not in self._planned:
+        if ctx.account.account not in self._drafts:  # its household is not planned yet
             self._plan(ctx.account.household)
         return self._drafts.get(ctx.account.account, ProposalDraft())

@@ -86,7 +86,7 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     out = plain_json(value)
     if out is value:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+        raise TypeError(f"Object of type {t.__name__} is not JSON serializable")
     return out
 
 
@@ -172,12 +172,6 @@ def store(conn: Connection, p: Prepared) -> None:
     else:
         transition(conn, p.id, State.PENDING_APPROVAL, "policy",
                    f"routed to {p.approver}: " + "; ".join(p.reasons), current=State.DRAFT, row=False)
-
-
-def create(conn: Connection, pid: str, account: str, household: str, as_of: date, proposer: str,
-           draft: ProposalDraft, policy: ApprovalPolicy, routing: Routing, evidence: dict[str, Any]) -> None:
-    """Store a new proposal as a draft, then route it (:func:`prepare`, then :func:`store`)."""
-    store(conn, prepare(pid, account, household, as_of, proposer, draft, policy, routing, evidence))
 
 
 def state_of(conn: Connection, pid: str) -> State:

@@ -180,17 +180,18 @@ class _Step:
         # every member's trades of the day: stored, or the proposer's draft until the member is done
         day = HouseholdDay()
         drafts: dict[str, ProposalDraft] = {}
+        contexts = {a: view.context(a, prices) for a in todo}
         if rebalancer is not None:
             for member in view.households[name]:
                 a = member.account
                 if a in self.done:
                     day.trades[a] = self.stored.get(a, ())
                 else:
-                    drafts[a] = proposer(view.context(a, prices))
+                    drafts[a] = proposer(contexts[a])
                     day.trades[a] = drafts[a].trades
         out: list[_AccountStep] = []
         for acct in todo:
-            ctx = view.context(acct, prices)
+            ctx = contexts[acct]
             acct_breaks = self.breaks.get(acct, [])
             draft = drafts.pop(acct) if rebalancer is not None else proposer(ctx)
             changes = _changes(ctx, _snapshot(ctx, draft, acct_breaks), self.previous.get(acct), self.prev_as_of,
