@@ -4,14 +4,18 @@ The same problem as :class:`~directindex.construct.problem.ParametrizedProblem` 
 :mod:`directindex.construct.terms` for each term), written in the variables that can move:
 
 * ``buy_i`` only for names that may be bought (``buy_caps > 0`` and ``upper > 0``),
-* ``sell_ik`` only for lot segments that hold something (``lot_caps > 0``),
+* ``sell_ik`` only for lot segments that hold something (``lot_caps > 0``); the segments of one name that
+  cost the same per unit sold are one variable (with taxes off, as in the minimum-TE floor, all of them),
+* ``c_i``, the change in the weight of each name that trades (``c = M x``),
 * ``y = X a``, the factor part of the active weights (``k`` variables).
 
-``w = h + M x`` and ``a = w - b`` are affine in those, so they are substituted rather than carried as
-variables and equality rows; a name with nothing to buy or sell is a constant. A rebalance in a
-backtest or a daily run holds a few hundred names in one to four segments each and has a third of its
-names on a no-buy list, so the problem Clarabel factorizes is about a quarter of the cvxpy one, and there
-is no compile step (cvxpy's DPP compile of the factor-loading parameter took 5-7 s for 500 names).
+``a = h - b + c`` on the names that trade; a name with nothing to buy or sell is a constant. The factor rows
+``y = X c`` are the problem's only dense rows, so they run over the names (one column each) rather than over
+every trade variable: each dense row costs the factorization about as much as its length, and there are
+two to three times as many trade variables as names. A rebalance in a backtest or a daily run holds a few
+hundred names in one to four segments each and has a third of its names on a no-buy list, so the problem
+Clarabel factorizes is about a quarter of the cvxpy one, and there is no compile step (cvxpy's DPP compile
+of the factor-loading parameter took 5-7 s for 500 names).
 
 Clarabel's form: minimize ``x'Px/2 + q'x`` subject to ``A x + s = b``, ``s`` in a product of cones
 (zero, nonnegative, second-order). Tested against the cvxpy problem in ``tests/construct/test_direct.py``.
@@ -36,12 +40,14 @@ FIXED_TOL = 1e-9  # a name that cannot trade must already sit within its bounds 
 class DirectProblem:
     """A rebalance (``structure.segments > 0``) solved by Clarabel on matrices built per solve."""
 
-    def __init__(self, structure: Structure, sector_membership: FloatArray, linear_solver: str = "faer"):
+    def __init__(self, structure: Structure, sector_membership: FloatArray, linear_solver: str = "faer",
+                 refine: bool = False):
         if structure.segments <= 0:
             raise ValueError("DirectProblem models rebalances (lot segments); build from cash with cvxpy")
         self.structure = structure
         self.membership = np.asarray(sector_membership, dtype=float)
         self.linear_solver = linear_solver
+        self.refine = refine
         self.solves = 0
 
     def solve(
@@ -56,84 +62,99 @@ class DirectProblem:
         caps = np.asarray(d.lot_caps, float).reshape(n, kseg)
         buy_caps = np.full(n, OFF) if d.buy_caps is None else np.asarray(d.buy_caps, float)
         upper, lower = np.asarray(d.upper, float), np.asarray(d.lower, float)
+        tax_all = np.asarray(d.lot_tax, float).reshape(n, kseg)
+        gain_on = d.gain_budget < NEVER
+        gain_all = np.asarray(d.lot_gain, float).reshape(n, kseg)
 
         ib = np.flatnonzero((buy_caps > 0) & (upper > 0))
         is_, ks = np.nonzero(caps > 0)
-        nb, ns = len(ib), len(is_)
-        X = np.asarray(d.factor_loadings, float)
-        k = X.shape[0]
-        nt = nb + ns  # trade variables; then y (k)
-        nx = nt + k
-        cols = np.arange(nt)
-        names = np.concatenate([ib, is_])
+        # segments of one name that cost the same per unit sold (all of them when taxes are off) are one
+        # variable: which of them a sale relieves changes nothing the problem can see
+        if len(is_):
+            same = np.ones(len(is_), dtype=bool)
+            same[1:] = (is_[1:] != is_[:-1]) | (tax_all[is_[1:], ks[1:]] != tax_all[is_[:-1], ks[:-1]])
+            if gain_on:
+                same[1:] |= gain_all[is_[1:], ks[1:]] != gain_all[is_[:-1], ks[:-1]]
+            var_of_seg = np.cumsum(same) - 1  # sell variable of each segment
+        else:
+            var_of_seg = np.zeros(0, dtype=np.int64)
+        first = np.flatnonzero(np.r_[True, np.diff(var_of_seg) != 0]) if len(is_) else np.zeros(0, dtype=np.int64)
+        ns = len(first)
+        s_name = is_[first]
+        s_cap = np.bincount(var_of_seg, weights=caps[is_, ks], minlength=ns) if ns else np.zeros(0)
+        s_tax = tax_all[is_[first], ks[first]] if ns else np.zeros(0)
+        s_gain = gain_all[is_[first], ks[first]] if ns else np.zeros(0)
+        nb = len(ib)
+        nt = nb + ns  # trade variables
+        names = np.concatenate([ib, s_name]).astype(np.int64)
         signs = np.concatenate([np.ones(nb), -np.ones(ns)])
-        M = sp.csr_matrix((signs, (names, cols)), shape=(n, nt))  # w - h = M x_trades
         moving = np.zeros(n, dtype=bool)
         moving[names] = True
-
+        mv = np.flatnonzero(moving)
+        nm = len(mv)
         fixed = ~moving
         if np.any(h[fixed] > upper[fixed] + FIXED_TOL) or np.any(h[fixed] < lower[fixed] - FIXED_TOL):
             return SolveOutcome.failed(n, kseg, "infeasible", "a name that cannot trade is outside its bounds",
-                                          time.perf_counter() - t0)
-
-        ab = h - b  # a = ab + M x
+                                       time.perf_counter() - t0)
+        X = np.asarray(d.factor_loadings, float)
+        k = X.shape[0]
+        # variables: trades (nt), then c = the change in each moving name's weight (nm), then y = X a (k)
+        c0, y0 = nt, nt + nm
+        nx = nt + nm + k
+        slot = np.full(n, -1, dtype=np.int64)
+        slot[mv] = np.arange(nm)
+        ab = h - b  # a = ab + c on the moving names
         sd = np.asarray(d.specific_sd, float)
         dvar = sd**2
 
         # objective: y'y + a'Da + tax.sell + cost.(buy + sold)
-        Mv = M.tocsc()
-        P_trades = (Mv.T @ sp.diags(dvar) @ Mv) * 2.0
-        P = sp.block_diag([P_trades, 2.0 * sp.identity(k)], format="csc")
-        P = sp.triu(P, format="csc")
-        tax = np.asarray(d.lot_tax, float).reshape(n, kseg)[is_, ks]
+        P = sp.diags(np.concatenate([np.zeros(nt), 2.0 * dvar[mv], np.full(k, 2.0)]), format="csc")
         cost = np.asarray(d.transaction_cost, float)
-        q = np.concatenate([cost[ib], tax + cost[is_], np.zeros(k)])
-        q[:nt] += 2.0 * (Mv.T @ (dvar * ab))
+        q = np.concatenate([cost[ib], s_tax + cost[s_name], 2.0 * dvar[mv] * ab[mv], np.zeros(k)])
         constant = float(ab @ (dvar * ab))
 
         A = _Rows(nx)
-        # zero cone: y - X M x = X ab ; sum(M x) = invested - sum(h)
-        A.dense(np.hstack([-(X[:, names] * signs), np.eye(k)]), 0, X @ ab)
-        A.dense(signs[None, :], 0, np.array([d.invested - h.sum()]))
+        # zero cone: c - M x = 0 ; y - X c = X ab ; sum(c) = invested - sum(h)
+        A.extend(np.concatenate([slot[names], np.arange(nm)]), np.concatenate([np.arange(nt), c0 + np.arange(nm)]),
+                 np.concatenate([-signs, np.ones(nm)]), np.zeros(nm))
+        A.dense(np.hstack([-X[:, mv], np.eye(k)]), c0, X @ ab)
+        A.extend(np.zeros(nm, dtype=np.int64), c0 + np.arange(nm), np.ones(nm), np.array([d.invested - h.sum()]))
         n_zero = A.n
         # nonnegative cone, each row r: (A x)_r <= rhs_r
-        mv = np.flatnonzero(moving)
-        up = mv[upper[mv] < NEVER]
-        A.names(up, names, signs, upper[up] - h[up])
+        up = np.flatnonzero(upper[mv] < NEVER)
+        A.extend(np.arange(len(up)), c0 + up, np.ones(len(up)), upper[mv][up] - h[mv][up])
         sellable = np.zeros(n)
-        np.add.at(sellable, is_, caps[is_, ks])
-        lo = mv[lower[mv] > h[mv] - sellable[mv] - FIXED_TOL]  # only where the floor can bind
-        A.names(lo, names, -signs, h[lo] - lower[lo])
+        np.add.at(sellable, s_name, s_cap)
+        lo = np.flatnonzero(lower[mv] > h[mv] - sellable[mv] - FIXED_TOL)  # only where the floor can bind
+        A.extend(np.arange(len(lo)), c0 + lo, -np.ones(len(lo)), h[mv][lo] - lower[mv][lo])
         A.extend(np.arange(nt), np.arange(nt), -np.ones(nt), np.zeros(nt))  # buy >= 0, sell >= 0
-        A.extend(np.arange(ns), nb + np.arange(ns), np.ones(ns), caps[is_, ks])  # sell <= caps
+        A.extend(np.arange(ns), nb + np.arange(ns), np.ones(ns), s_cap)  # sell <= caps
         capped = np.flatnonzero(buy_caps[ib] < NEVER)
         A.extend(np.arange(len(capped)), capped, np.ones(len(capped)), buy_caps[ib][capped])  # buy <= caps
         if self.structure.sectors:
             sec = self.membership @ h
-            SM = self.membership[:, names] * signs
-            A.dense(SM, 0, np.asarray(d.sector_upper, float) - sec)
-            A.dense(-SM, 0, sec - np.asarray(d.sector_lower, float))
+            SM = self.membership[:, mv]
+            A.dense(SM, c0, np.asarray(d.sector_upper, float) - sec)
+            A.dense(-SM, c0, sec - np.asarray(d.sector_lower, float))
         if self.structure.tilts:
             Z = np.asarray(d.tilt_scores, float)
             za = Z @ ab
-            ZM = Z[:, names] * signs
-            A.dense(ZM, 0, np.asarray(d.tilt_upper, float) - za)
-            A.dense(-ZM, 0, za - np.asarray(d.tilt_lower, float))
+            A.dense(Z[:, mv], c0, np.asarray(d.tilt_upper, float) - za)
+            A.dense(-Z[:, mv], c0, za - np.asarray(d.tilt_lower, float))
         if d.max_turnover < NEVER:
             A.dense(np.full((1, nt), 0.5), 0, np.array([d.max_turnover]))
-        if d.gain_budget < NEVER:
-            gain = np.asarray(d.lot_gain, float).reshape(n, kseg)[is_, ks]
-            A.dense(gain[None, :], nb, np.array([d.gain_budget]))
+        if gain_on:
+            A.dense(s_gain[None, :], nb, np.array([d.gain_budget]))
         cones: list[object] = [clarabel.ZeroConeT(n_zero), clarabel.NonnegativeConeT(A.n - n_zero)]
         if d.te_budget_sq < NEVER:
             # ||(y, sd*a)|| <= sqrt(budget): the names that cannot trade are one constant entry
-            first = A.n
+            soc = A.n
             A.extend(np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.array([np.sqrt(d.te_budget_sq)]))
-            A.extend(np.arange(k), nt + np.arange(k), -np.ones(k), np.zeros(k))
-            A.names(mv, names, -sd[names] * signs, sd[mv] * ab[mv])
+            A.extend(np.arange(k), y0 + np.arange(k), -np.ones(k), np.zeros(k))
+            A.extend(np.arange(nm), c0 + np.arange(nm), -sd[mv], sd[mv] * ab[mv])
             A.extend(np.zeros(0, int), np.zeros(0, int), np.zeros(0),
                      np.array([float(np.sqrt(np.sum((sd[fixed] * ab[fixed]) ** 2)))]))
-            cones.append(clarabel.SecondOrderConeT(A.n - first))
+            cones.append(clarabel.SecondOrderConeT(A.n - soc))
         Amat, bvec = A.build()
 
         settings = clarabel.DefaultSettings()
@@ -141,29 +162,31 @@ class DirectProblem:
         for name, value in solver_options("CLARABEL", tolerance, max_iter).items():  # as through cvxpy
             setattr(settings, name, value)
         settings.direct_solve_method = self.linear_solver
+        # Without iterative refinement an iteration costs about a third less and the answers agree to the
+        # tolerance; the few problems that then stall (InsufficientProgress) are solved again with it.
+        settings.iterative_refinement_enable = self.refine
         sol = clarabel.DefaultSolver(P, q, Amat, bvec, cones, settings).solve()
         status, message = _status(sol.status)
+        if status == "solver_error" and not self.refine:
+            settings.iterative_refinement_enable = True
+            sol = clarabel.DefaultSolver(P, q, Amat, bvec, cones, settings).solve()
+            status, message = _status(sol.status)
         if status != "optimal":
             return SolveOutcome.failed(n, kseg, status, message, time.perf_counter() - t0)
-        x = np.asarray(sol.x, dtype=float)
+        x = np.clip(np.asarray(sol.x, dtype=float)[:nt], 0.0, None)
         buy = np.zeros(n)
         buy[ib] = x[:nb]
+        # a merged variable relieves its segments in order, each up to its cap
+        seg_cap = caps[is_, ks]
+        before = np.cumsum(seg_cap) - seg_cap - (np.cumsum(s_cap) - s_cap)[var_of_seg] if ns else seg_cap
         sell = np.zeros((n, kseg))
-        sell[is_, ks] = x[nb:nt]
-        w = h + M @ x[:nt]
+        if ns:
+            sell[is_, ks] = np.clip(x[nb:][var_of_seg] - before, 0.0, seg_cap)
+        w = h + buy - sell.sum(axis=1)
         a = w - b
         te_sq = float(np.sum((X @ a) ** 2) + np.sum((sd * a) ** 2))
         objective = float(sol.obj_val) + constant
-        return SolveOutcome(
-            status,
-            w,
-            np.clip(buy, 0.0, None),
-            np.clip(sell, 0.0, None),
-            objective,
-            te_sq,
-            time.perf_counter() - t0,
-            message,
-        )
+        return SolveOutcome(status, w, buy, sell, objective, te_sq, time.perf_counter() - t0, message)
 
 
 class _Rows:
