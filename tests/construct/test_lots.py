@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from directindex.construct import TaxRates, order_lots_for_sale, select_lots
+from directindex.construct.lots import price_holdings, price_lots
+from directindex.ledger.records import Lot
 
 from .construct_fixtures import make_lot
 
@@ -50,3 +56,22 @@ def test_select_lots_takes_losses_first_and_splits_the_last_lot() -> None:
 def test_select_lots_never_sells_more_than_is_held() -> None:
     sales = select_lots(LOTS, Decimal(1000), PRICE, AS_OF, RATES)
     assert sum(s.quantity for s in sales) == Decimal(60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 20), st.integers(1, 40), st.integers(0, 2000),
+                          st.sampled_from(["a", "b", "c"])), min_size=0, max_size=25),
+       st.lists(st.integers(1, 300), min_size=4, max_size=4))
+def test_price_holdings_equals_price_lots_name_by_name(rows: list[tuple[int, int, int, int, str]],
+                                                      px: list[int]) -> None:
+    """The one-sort fast path gives the views of one ``price_lots`` per name, ties and empty lots included."""
+    by_name: dict[int, list[Lot]] = {}
+    for k, (name, qty, basis, age, tag) in enumerate(rows):
+        lot = make_lot(f"S{name}", f"{tag}{k % 3}", qty, float(basis), date(2026, 6, 1).fromordinal(
+            date(2026, 6, 1).toordinal() - age))
+        by_name.setdefault(name, []).append(lot)
+    prices = np.array([float(p) for p in px])
+    fast = price_holdings(by_name, prices, AS_OF, RATES)
+    slow = {i: price_lots(lots, float(prices[i]), AS_OF, RATES) for i, lots in by_name.items()}
+    assert fast == {i: v for i, v in slow.items() if v}
+    assert list(fast) == [i for i in slow if slow[i]]

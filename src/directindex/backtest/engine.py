@@ -39,7 +39,7 @@ from directindex.construct import (
     TrackingErrorOptimizer,
     build_universe,
 )
-from directindex.harvest.replace import PeerReplacer, ReplacementRequest
+from directindex.harvest.replace import PeerReplacer, PeerTable, ReplacementRequest
 from directindex.harvest.scan import NEVER, WINDOW_DAYS, Thresholds, scan
 from directindex.ledger import Account, AccountType, Action, LedgerResult, Security, Transaction, book
 from directindex.ledger.view import LotTable
@@ -174,13 +174,13 @@ class ScanHarvester:
         self.config = config
         self.threshold = config.threshold if threshold is None else threshold
         self.replacer = PeerReplacer(config.basket_size)
-        self._names: tuple[tuple[str, ...], tuple[str, ...], dict[str, int]] | None = None
+        self._names: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
-    def _labels(self, symbols: tuple[str, ...], n_groups: int) -> tuple[tuple[str, ...], dict[str, int]]:
-        """Group labels and the symbol index, built once per universe (they were rebuilt every day)."""
+    def _labels(self, symbols: tuple[str, ...], n_groups: int) -> tuple[str, ...]:
+        """Group labels, built once per universe (they were rebuilt every day)."""
         if self._names is None or self._names[0] is not symbols or len(self._names[1]) != n_groups:
-            self._names = (symbols, tuple(str(g) for g in range(n_groups)), {s: j for j, s in enumerate(symbols)})
-        return self._names[1], self._names[2]
+            self._names = (symbols, tuple(str(g) for g in range(n_groups)))
+        return self._names[1]
 
     def harvest(self, ctx: DayContext) -> list[Order]:
         st, mk = ctx.state, ctx.market
@@ -190,7 +190,7 @@ class ScanHarvester:
         sym = st.sym[rows]
         grp = ctx.group_of[sym]
         n_groups = int(ctx.group_of.max()) + 1
-        labels, index = self._labels(mk.symbols, n_groups)
+        labels = self._labels(mk.symbols, n_groups)
         table = LotTable(
             lots=(), accounts=(st.account,), households=(self.config.household,), symbols=mk.symbols,
             groups=labels,
@@ -211,20 +211,40 @@ class ScanHarvester:
         # lots that clear a wash for the rest of their group go first (the scan's rule)
         pick = pick[np.argsort(~res.clears_wash[pick], kind="stable")]
         orders = [Order("sell", int(sym[i]), float(st.qty[rows[i]]), int(rows[i]), "harvest") for i in pick]
-        sold: dict[str, float] = {}
-        for i in pick:
-            s = mk.symbols[int(sym[i])]
-            sold[s] = sold.get(s, 0.0) + float(st.qty[rows[i]] * ctx.prices[sym[i]])
-        sold_groups = set(grp[pick].tolist())
+        # dollars sold by symbol, added up in sale order as a dict of floats would be
+        sold = np.zeros(mk.n)
+        np.add.at(sold, sym[pick], st.qty[rows[pick]] * ctx.prices[sym[pick]])
+        sold_rows = np.flatnonzero(np.isin(np.arange(mk.n), sym[pick]))
         allowed_mask = (ctx.tradable & (ctx.benchmark > 0) & ~ctx.restricted & ~ctx.excluded
-                        & ~np.isin(ctx.group_of, list(sold_groups)))
-        allowed = tuple(mk.symbols[j] for j in np.flatnonzero(allowed_mask))
+                        & ~np.isin(ctx.group_of, np.unique(grp[pick])))
+        model = ctx.risk_model
+        if model is None or tuple(model.symbols) != mk.symbols:  # rows are not symbols: go by name
+            return orders + self._by_name(ctx, sold, sold_rows, allowed_mask)
+        peers = PeerTable.of(model, mk.sector_of)
+        # the name API's order: sold names sorted by symbol
+        sold_rows = sold_rows[np.argsort(peers.name_rank[sold_rows], kind="stable")]
+        cands = np.flatnonzero(allowed_mask)
+        dollars = peers.baskets(sold_rows, sold[sold_rows], cands, self.replacer.basket_size or self.config.basket_size)
+        for p in np.argsort(peers.name_rank[cands], kind="stable"):  # buys in symbol order
+            j = int(cands[p])
+            q = math.floor(dollars[p] / (ctx.prices[j] * (1 + self.config.trading_cost))) if dollars[p] > 0 else 0
+            if q > 0:
+                orders.append(Order("buy", j, float(q), -1, "replacement"))
+        return orders
+
+    def _by_name(self, ctx: DayContext, sold: FloatArray, sold_rows: IntArray,
+                 allowed_mask: npt.NDArray[np.bool_]) -> list[Order]:
+        """Replacements through the name API (a risk model over other symbols, or none)."""
+        mk = ctx.market
+        index = {s: j for j, s in enumerate(mk.symbols)}
         request = ReplacementRequest(
-            account=st.account, as_of=ctx.on, sold=sold, holdings={}, lots=(), allowed=allowed,
+            account=ctx.state.account, as_of=ctx.on, sold={mk.symbols[j]: float(sold[j]) for j in sold_rows},
+            holdings={}, lots=(), allowed=tuple(mk.symbols[j] for j in np.flatnonzero(allowed_mask)),
             prices={mk.symbols[j]: float(ctx.prices[j]) for j in np.flatnonzero(allowed_mask)},
             sectors=mk.sector_of, risk_model=ctx.risk_model, te_budget=self.config.te_budget,
             basket_size=self.config.basket_size,
         )
+        orders = []
         for s, dollars in sorted(self.replacer(request).items()):
             j = index[s]
             q = math.floor(dollars / (ctx.prices[j] * (1 + self.config.trading_cost)))

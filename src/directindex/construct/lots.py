@@ -67,6 +67,38 @@ def price_lots(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) 
     return views
 
 
+def price_holdings(
+    by_name: dict[int, list[Lot]], prices: FloatArray, as_of: date, rates: TaxRates
+) -> dict[int, list[LotView]]:
+    """:func:`price_lots` for every held name at once (``prices`` indexed by name), in one sort.
+
+    The same views in the same order as one ``price_lots`` call per name, names in ``by_name``'s order;
+    a rebalance prices a few thousand lots, which one lexsort does several times faster than a Python
+    sort per name.
+    """
+    flat = [lot for lots in by_name.values() for lot in lots if lot.quantity > 0]
+    if not flat:
+        return {}
+    keys = [i for i, lots in by_name.items() for lot in lots if lot.quantity > 0]
+    name = np.array(keys, dtype=np.int64)
+    place = {i: k for k, i in enumerate(by_name)}
+    group = np.array([place[i] for i in keys], dtype=np.int64)
+    q = np.array([float(lot.quantity) for lot in flat])
+    bps = np.array([float(lot.cost + lot.wash_sale_adjustment) for lot in flat]) / q
+    long = np.array([as_of >= lot.long_term_on for lot in flat], dtype=bool)
+    start = np.array([lot.holding_start.toordinal() for lot in flat], dtype=np.int64)
+    ids = np.array([lot.lot for lot in flat])
+    px = np.asarray(prices, dtype=float)[name]
+    tax = (px - bps) * np.where(long, rates.long_term, rates.short_term)
+    order = np.lexsort((ids, start, -bps, tax, group))
+    out: dict[int, list[LotView]] = {}
+    for k in order.tolist():
+        out.setdefault(keys[k], []).append(
+            LotView(flat[k], float(q[k]), float(bps[k]), float(px[k]), Term.LONG if long[k] else Term.SHORT,
+                    float(tax[k])))
+    return out
+
+
 def order_lots_for_sale(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) -> list[Lot]:
     """The lots in the order a tax-aware sale relieves them."""
     return [v.lot for v in price_lots(lots, price, as_of, rates)]

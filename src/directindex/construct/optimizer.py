@@ -40,7 +40,7 @@ import pandas as pd
 from directindex.construct.config import Exclusions, Policy, SolverConfig
 from directindex.construct.diagnose import diagnose
 from directindex.construct.direct import DirectProblem
-from directindex.construct.lots import LotView, lot_segments, price_lots, select_lots
+from directindex.construct.lots import LotView, lot_segments, price_holdings, select_lots
 from directindex.construct.problem import ParametrizedProblem, SolveOutcome, Structure
 from directindex.construct.result import (
     ActiveConstraint,
@@ -306,7 +306,7 @@ class TrackingErrorOptimizer:
             if lot.account == holdings.account and lot.quantity > 0:
                 by_symbol.setdefault(lot.symbol, []).append(lot)
         outside_value = 0.0
-        views: dict[int, list[LotView]] = {}
+        inside: dict[int, list[Lot]] = {}
         for sym, lots in by_symbol.items():
             i = self._index.get(sym)
             if i is None or not math.isfinite(price[i]):
@@ -315,7 +315,8 @@ class TrackingErrorOptimizer:
                     raise InputError.single("prices", None, sym, f"no price for held symbol {sym} on {holdings.as_of}")
                 outside_value += float(sum(lot.quantity for lot in lots)) * float(p)
                 continue
-            views[i] = price_lots(lots, float(price[i]), holdings.as_of, policy.rates)
+            inside[i] = lots
+        views = price_holdings(inside, price, holdings.as_of, policy.rates)
         held_value = np.zeros(n)
         for i, vs in views.items():
             held_value[i] = sum(v.value for v in vs)

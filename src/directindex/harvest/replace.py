@@ -99,42 +99,29 @@ class PeerReplacer:
         cands = [c for c in request.allowed if c in idx]
         if not cands:
             return cands, np.zeros((len(sold), 0))
-        rows = np.array([idx[c] for c in cands])
-        srows = np.array([idx[s] for s in sold])
-        b, f = model.exposures, model.factor_cov
-        cov = (b[srows] @ f) @ b[rows].T
-        total_var = model.total_var()
-        var_c, var_s = total_var[rows], total_var[srows]
-        corr = cov / np.sqrt(np.clip(var_s[:, None] * var_c[None, :], 1e-300, None))
-        k = _beta_column(model)
-        beta_gap = np.abs(b[rows, k][None, :] - b[srows, k][:, None])
-        # sectors as integer codes ("" is code 0: no sector matches nothing)
-        code: dict[str, int] = {"": 0}
-        cand_sector = np.array([code.setdefault(request.sectors.get(c, ""), len(code)) for c in cands])
-        sold_sector = np.array([code.setdefault(request.sectors.get(s, ""), len(code)) for s in sold])
-        same = (cand_sector[None, :] == sold_sector[:, None]) & (sold_sector[:, None] != 0)
-        return cands, corr - 0.5 * beta_gap + 0.1 * same.astype(float)
+        table = PeerTable.of(model, request.sectors)
+        return cands, table.scores(np.array([idx[s] for s in sold]), np.array([idx[c] for c in cands]))
 
     def __call__(self, request: ReplacementRequest) -> Mapping[str, float]:
         size = self.basket_size or request.basket_size
-        out: dict[str, float] = {}
         sold_names = sorted(request.sold)
         batch = self.score_matrix(sold_names, request)
         if batch is not None:
-            cands, matrix = batch
-            by_name = np.argsort(np.array(cands, dtype=object), kind="stable") if cands else np.zeros(0, int)
-            rank = np.empty(len(cands), dtype=np.int64)
-            rank[by_name] = np.arange(len(cands))
-            # every sold name's ranking in one sort: highest score first, ties by symbol
-            tops = np.lexsort((np.broadcast_to(rank, matrix.shape), -matrix), axis=-1)[:, :size]
-        for r, sold in enumerate(sold_names):
-            dollars = request.sold[sold]
-            if batch is not None:
-                row = matrix[r]
-                ranked = [(cands[int(i)], float(row[i])) for i in tops[r]]
-            else:
-                scores = self.scores(sold, request)
-                ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:size]
+            cands, _ = batch
+            if not cands:
+                return {}
+            assert request.risk_model is not None
+            idx = request.risk_model.index()
+            crows = np.array([idx[c] for c in cands])
+            dollars = PeerTable.of(request.risk_model, request.sectors).baskets(
+                np.array([idx[s] for s in sold_names]), np.array([request.sold[s] for s in sold_names], float),
+                crows, size)
+            syms = request.risk_model.symbols
+            # in the order the baskets first name them, as the per-name loop below adds them up
+            return {syms[int(crows[j])]: float(dollars[j]) for j in np.flatnonzero(dollars > 0)}
+        out: dict[str, float] = {}
+        for sold in sold_names:
+            ranked = sorted(self.scores(sold, request).items(), key=lambda kv: (-kv[1], kv[0]))[:size]
             if not ranked:
                 continue
             weights = np.array([max(v, 0.0) for _, v in ranked])
@@ -142,7 +129,64 @@ class PeerReplacer:
                 weights = np.ones(len(ranked))
             weights = weights / weights.sum()
             for (sym, _), w in zip(ranked, weights, strict=True):
-                out[sym] = out.get(sym, 0.0) + dollars * float(w)
+                out[sym] = out.get(sym, 0.0) + request.sold[sold] * float(w)
+        return out
+
+
+@dataclass(frozen=True)
+class PeerTable:
+    """One risk model's peer data in its row order, built once per model and sector map.
+
+    The index-space core of :class:`PeerReplacer`: the backtest's daily harvest calls :meth:`baskets` with
+    rows, the name API maps names to rows and calls the same code.
+    """
+
+    exposures_cov: FloatArray  # B F (n x k)
+    exposures: FloatArray  # B (n x k)
+    total_var: FloatArray
+    beta: FloatArray  # each name's market exposure
+    sector: np.ndarray  # integer sector code per row (0: no sector, matches nothing)
+    name_rank: np.ndarray  # each row's position in symbol order (ties go to the first symbol)
+
+    @staticmethod
+    def of(model: FactorRiskModel, sectors: Mapping[str, str]) -> PeerTable:
+        cached = model.__dict__.get("_peer_table")
+        if cached is not None and cached[0] is sectors:
+            return cached[1]  # type: ignore[no-any-return]
+        code: dict[str, int] = {"": 0}
+        sector = np.array([code.setdefault(sectors.get(s, ""), len(code)) for s in model.symbols], dtype=np.int64)
+        by_name = np.argsort(np.array(list(model.symbols), dtype=object), kind="stable")
+        rank = np.empty(len(by_name), dtype=np.int64)
+        rank[by_name] = np.arange(len(by_name))
+        b = model.exposures
+        table = PeerTable(b @ model.factor_cov, b, model.total_var(), b[:, _beta_column(model)].copy(), sector, rank)
+        object.__setattr__(model, "_peer_table", (sectors, table))
+        return table
+
+    def scores(self, sold: np.ndarray, cands: np.ndarray) -> FloatArray:
+        """Correlation, less half the beta gap, plus 0.1 in the same sector: sold rows x candidate rows."""
+        cov = self.exposures_cov[sold] @ self.exposures[cands].T
+        corr = cov / np.sqrt(np.clip(self.total_var[sold][:, None] * self.total_var[cands][None, :], 1e-300, None))
+        beta_gap = np.abs(self.beta[cands][None, :] - self.beta[sold][:, None])
+        same = (self.sector[cands][None, :] == self.sector[sold][:, None]) & (self.sector[sold][:, None] != 0)
+        return np.asarray(corr - 0.5 * beta_gap + 0.1 * same.astype(float), dtype=np.float64)
+
+    def baskets(self, sold: np.ndarray, dollars: FloatArray, cands: np.ndarray, size: int) -> FloatArray:
+        """Dollars to buy of each candidate: each sold row's ``size`` best peers, weighted by score.
+
+        ``sold`` in symbol order (the sums add up in that order); ties go to the first symbol; a basket
+        whose scores are all at or below zero is split evenly.
+        """
+        out = np.zeros(len(cands))
+        if not len(cands) or not len(sold):
+            return out
+        matrix = self.scores(sold, cands)
+        rank = self.name_rank[cands]
+        tops = np.lexsort((np.broadcast_to(rank, matrix.shape), -matrix), axis=-1)[:, :size]
+        weights = np.clip(np.take_along_axis(matrix, tops, axis=1), 0.0, None)
+        total = weights.sum(axis=1, keepdims=True)
+        weights = np.where(total > 0, weights / np.where(total > 0, total, 1.0), 1.0 / tops.shape[1])
+        np.add.at(out, tops.ravel(), (dollars[:, None] * weights).ravel())
         return out
 
 
