@@ -1,4 +1,4 @@
-"""``workflow.fanout.ordered``: chunks computed on several processes, consumed here in chunk order."""
+"""``workflow.fanout``: chunks computed on several processes, consumed here in order (``ordered``, ``Ahead``)."""
 
 from __future__ import annotations
 
@@ -59,3 +59,35 @@ def test_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
     assert fanout.available_workers(1, 10) == 1
     monkeypatch.setenv(fanout.WORKERS_ENV, "")
     assert fanout.available_workers(None, 100) == min(len(os.sched_getaffinity(0)), 100)
+
+
+def test_ahead_yields_in_order_while_a_worker_computes_ahead() -> None:
+    with fanout.Ahead(40, _slow_square, workers=2) as ahead:
+        time.sleep(0.2)  # the worker gets ahead while this process is busy elsewhere
+        got = [next(ahead) for _ in range(40)]
+        with pytest.raises(StopIteration):
+            next(ahead)
+    assert [r for r, _ in got] == [k * k for k in range(40)]
+    pids = {pid for _, pid in got}
+    assert len(pids - {os.getpid()}) == 1  # a forked worker computed some of them
+
+
+def test_ahead_with_one_process_computes_each_when_asked() -> None:
+    calls: list[int] = []
+    ahead = fanout.Ahead(3, lambda k: calls.append(k) or k * 10, workers=1)
+    assert calls == []
+    assert next(ahead) == 0 and calls == [0]
+    assert list(ahead) == [10, 20]
+    ahead.close()
+
+
+def test_ahead_raises_a_failure_when_its_result_is_asked_for() -> None:
+    def compute(k: int) -> int:
+        if k == 3:
+            raise Boom(f"result {k} is bad")
+        return k
+
+    with fanout.Ahead(6, compute, workers=2) as ahead:
+        assert [next(ahead) for _ in range(3)] == [0, 1, 2]
+        with pytest.raises(Boom, match="result 3 is bad"):
+            next(ahead)

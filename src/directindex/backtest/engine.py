@@ -45,6 +45,7 @@ from directindex.ledger import Account, AccountType, Action, LedgerResult, Secur
 from directindex.ledger.view import LotTable
 from directindex.market.risk import FactorRiskModel
 from directindex.market.riskmodel import estimate_factor_model
+from directindex.workflow.fanout import Ahead, available_workers
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -326,6 +327,11 @@ def _dec_price(p: float) -> Decimal:
     return Decimal(f"{p:.4f}")
 
 
+def _price4(p: float) -> float:
+    """The price a trade books, to four places, as a float (``float(_dec_price(p))`` without a Decimal)."""
+    return float(f"{p:.4f}")
+
+
 class Simulation:
     """One account's run over ``market``; ``run()`` returns a ``RunResult``."""
 
@@ -373,6 +379,7 @@ class Simulation:
         self._today_sold = 0.0
         self._today_funding = 0.0
         self._realized: dict[int, float] = {}  # net realized gain by calendar year, dollars
+        self._models: Ahead = Ahead(0, lambda m: None)  # the refreshes' risk models, set by run()
 
     # -- booking --------------------------------------------------------------------------------------
 
@@ -401,14 +408,14 @@ class Simulation:
 
     def _sale(self, qty: float, price: float) -> tuple[float, float, float]:
         """What a sale books: the price to four places, the fee and the proceeds to the cent."""
-        px = float(_dec_price(price))
-        fee = float(cents(qty * px * self.config.trading_cost))
-        return px, fee, float(cents(qty * px - fee))
+        px = _price4(price)
+        fee = cents(qty * px * self.config.trading_cost)
+        return px, fee, cents(qty * px - fee)
 
     def _buy(self, on: date, j: int, qty: float, price: float, reason: str) -> None:
-        px = float(_dec_price(price))
-        fee = float(cents(qty * px * self.config.trading_cost))
-        cost = float(cents(qty * px + fee))
+        px = _price4(price)
+        fee = cents(qty * px * self.config.trading_cost)
+        cost = cents(qty * px + fee)
         self.cash -= cost
         tx = self._tx(on, Action.BUY, j, qty, px, fee, None, reason)
         self.state.add(j, qty, cost, on, tx.lot or tx.id)
@@ -513,7 +520,13 @@ class Simulation:
         # small matrices on every day: one BLAS thread avoids OpenBLAS spinning against the other core
         # (the baselines run beside this in a worker process)
         with threadpool_limits(1):
-            return self._run()
+            # the risk models of the quarterly refreshes depend on market data alone: a forked worker
+            # estimates them ahead while the loop runs (``DIRECTINDEX_RUN_WORKERS=1``: here, when due)
+            mk, step = self.market, self.config.risk_refresh_days
+            due = list(range(self.t0 + step, self.t1 + 1, step)) if step > 0 else []
+            with Ahead(len(due), lambda m: estimate_risk(mk, due[m]), available_workers(None, len(due))) as models:
+                self._models = models
+                return self._run()
 
     def _run(self) -> RunResult:
         mk, cfg = self.market, self.config
@@ -553,7 +566,7 @@ class Simulation:
                     self.reasons[tid] = "split"
                 self.cash += float(self.state.shares(mk.n) @ mk.dividend[t])
             if t - last_refresh >= cfg.risk_refresh_days:
-                self.risk_model = estimate_risk(mk, t)
+                self.risk_model = next(self._models) if cfg.risk_refresh_days > 0 else estimate_risk(mk, t)
                 if isinstance(self.constructor, OptimizerConstructor):
                     self.constructor.set_risk_model(self.risk_model)
                 last_refresh = t

@@ -8,6 +8,7 @@ Money is rounded to the cent the way the ledger rounds it (half up) so the two s
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from decimal import Decimal
 
@@ -21,9 +22,9 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-def cents(x: FloatArray | float) -> FloatArray:
-    """Round half up to the cent, as ``directindex.ledger.cents`` does."""
-    return np.floor(np.asarray(x, dtype=float) * 100.0 + 0.5 + 1e-9) / 100.0
+def cents(x: float) -> float:
+    """Round half up to the cent, as ``directindex.ledger.cents`` does (a float, with float arithmetic)."""
+    return math.floor(float(x) * 100.0 + 0.5 + 1e-9) / 100.0
 
 
 class LotState:
@@ -53,7 +54,7 @@ class LotState:
         if self.n == len(self.qty):
             self._grow()
         i = self.n
-        self.sym[i], self.qty[i], self.basis[i] = sym, qty, float(cents(basis))
+        self.sym[i], self.qty[i], self.basis[i] = sym, qty, cents(basis)
         self.acquired[i] = on.toordinal()
         self.lt_on[i] = long_term_on(on).toordinal()
         self.ids.append(lot_id)
@@ -70,9 +71,9 @@ class LotState:
             self.qty[row] = 0.0
             self.basis[row] = 0.0
             return out
-        out = float(cents(self.basis[row] * qty / held))
+        out = cents(self.basis[row] * qty / held)
         self.qty[row] = held - qty
-        self.basis[row] = float(cents(self.basis[row] - out))
+        self.basis[row] = cents(self.basis[row] - out)
         return out
 
     def split(self, sym: int, ratio: float) -> None:

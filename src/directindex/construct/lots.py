@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,9 +27,12 @@ from directindex.ledger.records import Lot, Term
 from directindex.market.risk import FloatArray
 
 
-@dataclass(frozen=True, slots=True)
-class LotView:
-    """One open lot in floats, priced today, with its tax cost per share."""
+class LotView(NamedTuple):
+    """One open lot in floats, priced today, with its tax cost per share.
+
+    A named tuple rather than a frozen dataclass: a rebalance prices every open lot, and a frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost more than the pricing itself.
+    """
 
     lot: Lot
     quantity: float
@@ -68,13 +72,18 @@ def price_lots(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) 
 
 
 def price_holdings(
-    by_name: dict[int, list[Lot]], prices: FloatArray, as_of: date, rates: TaxRates
+    by_name: dict[int, list[Lot]],
+    prices: FloatArray,
+    as_of: date,
+    rates: TaxRates,
+    memo: dict[int, tuple[Lot, float, float, int, int]] | None = None,
 ) -> dict[int, list[LotView]]:
     """:func:`price_lots` for every held name at once (``prices`` indexed by name), in one sort.
 
-    The same views in the same order as one ``price_lots`` call per name, names in ``by_name``'s order;
-    a rebalance prices a few thousand lots, which one lexsort does several times faster than a Python
-    sort per name.
+    The same views in the same order as one ``price_lots`` call per name, names in ``by_name``'s order.
+    ``memo`` (kept by the caller between calls, left holding this call's lots) remembers each lot
+    record's quantity and basis as floats: a backtest re-prices the same frozen records every month, and
+    reading decimals back into floats was most of the cost.
     """
     flat = [lot for lots in by_name.values() for lot in lots if lot.quantity > 0]
     if not flat:
@@ -83,19 +92,31 @@ def price_holdings(
     name = np.array(keys, dtype=np.int64)
     place = {i: k for k, i in enumerate(by_name)}
     group = np.array([place[i] for i in keys], dtype=np.int64)
-    q = np.array([float(lot.quantity) for lot in flat])
-    bps = np.array([float(lot.cost + lot.wash_sale_adjustment) for lot in flat]) / q
-    long = np.array([as_of >= lot.long_term_on for lot in flat], dtype=bool)
-    start = np.array([lot.holding_start.toordinal() for lot in flat], dtype=np.int64)
+    old = memo if memo is not None else {}
+    rows = []
+    for lot in flat:
+        hit = old.get(id(lot))
+        if hit is None or hit[0] is not lot:
+            hit = (lot, float(lot.quantity), float(lot.cost + lot.wash_sale_adjustment),
+                   lot.long_term_on.toordinal(), lot.holding_start.toordinal())
+        rows.append(hit)
+    if memo is not None:
+        memo.clear()
+        memo.update((id(r[0]), r) for r in rows)
+    _, ql, bl, lt, st = zip(*rows, strict=True)
+    q = np.array(ql)
+    bps = np.array(bl) / q
+    long = as_of.toordinal() >= np.array(lt, dtype=np.int64)
+    start = np.array(st, dtype=np.int64)
     ids = np.array([lot.lot for lot in flat])
     px = np.asarray(prices, dtype=float)[name]
     tax = (px - bps) * np.where(long, rates.long_term, rates.short_term)
-    order = np.lexsort((ids, start, -bps, tax, group))
+    order = np.lexsort((ids, start, -bps, tax, group)).tolist()
     out: dict[int, list[LotView]] = {}
-    for k in order.tolist():
+    ql, bl, pl, tl, ll = q.tolist(), bps.tolist(), px.tolist(), tax.tolist(), long.tolist()
+    for k in order:
         out.setdefault(keys[k], []).append(
-            LotView(flat[k], float(q[k]), float(bps[k]), float(px[k]), Term.LONG if long[k] else Term.SHORT,
-                    float(tax[k])))
+            LotView(flat[k], ql[k], bl[k], pl[k], Term.LONG if ll[k] else Term.SHORT, tl[k]))
     return out
 
 

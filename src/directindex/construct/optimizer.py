@@ -144,6 +144,8 @@ class TrackingErrorOptimizer:
         self.solver = solver or SolverConfig()
         self.problems: dict[Structure, ParametrizedProblem | DirectProblem] = {}
         self._over_budget_accounts: set[str] = set()  # accounts whose last rebalance could not meet their TE budget
+        # the last solve's lot records as floats (see lots.price_holdings): a backtest passes the same records again
+        self._lot_floats: dict[int, tuple[Lot, float, float, int, int]] = {}
         self._membership = universe.sector_matrix()
         self._sector_names = universe.sector_names()
         self._index = {s: i for i, s in enumerate(universe.symbols)}
@@ -316,7 +318,7 @@ class TrackingErrorOptimizer:
                 outside_value += float(sum(lot.quantity for lot in lots)) * float(p)
                 continue
             inside[i] = lots
-        views = price_holdings(inside, price, holdings.as_of, policy.rates)
+        views = price_holdings(inside, price, holdings.as_of, policy.rates, self._lot_floats)
         held_value = np.zeros(n)
         for i, vs in views.items():
             held_value[i] = sum(v.value for v in vs)

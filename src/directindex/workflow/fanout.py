@@ -136,3 +136,88 @@ def ordered(n: int, compute: Callable[[int], T], consume: Callable[[int, T], Non
             p.join()
         results.close()
         results.cancel_join_thread()
+
+
+class Ahead:
+    """``compute(0), compute(1), ...`` in order, worked out ahead by forked workers while this process goes on.
+
+    For a loop that needs a sequence of results it can compute up front but uses one at a time (the
+    backtest's quarterly risk models): ``next()`` returns result ``k`` once a worker has sent it; if it is
+    not there yet, this process computes the next unclaimed one itself rather than wait. With one process
+    (``workers <= 1``, no ``fork``, or inside a daemonic process) each is computed when asked for. Call
+    :meth:`close` when done (or use it in a ``with`` block): the workers are stopped.
+    """
+
+    def __init__(self, n: int, compute: Callable[[int], T], workers: int = 1, *, poll_seconds: float = 0.5):
+        self.n, self.compute, self.poll_seconds = n, compute, poll_seconds
+        self.next_k = 0
+        self.ready: dict[int, tuple[bool, Any]] = {}
+        self.procs: list[Any] = []
+        self.counter: Any = None
+        self.results: Any = None
+        if available_workers(workers, n) > 1:
+            ctx = mp.get_context("fork")
+            self.counter = ctx.Value("i", 0)
+            self.results = ctx.Queue()
+            me = os.getpid()
+            self.procs = [ctx.Process(target=_work, args=(self.counter, self.results, n, compute, me), daemon=True,
+                                      name=f"directindex-ahead-{i}") for i in range(min(workers, n) - 1)]
+            for p in self.procs:
+                p.start()
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _drain(self, timeout: float | None) -> None:
+        try:
+            while True:
+                k, ok, value = self.results.get(timeout=timeout) if timeout is not None else self.results.get_nowait()
+                self.ready[k] = (ok, value)
+                timeout = None
+        except queue.Empty:
+            return
+
+    def __next__(self) -> Any:
+        k = self.next_k
+        if k >= self.n:
+            raise StopIteration
+        self.next_k += 1
+        if not self.procs:
+            return self.compute(k)
+        while k not in self.ready:
+            self._drain(None)
+            if k in self.ready:
+                break
+            mine = _claim(self.counter, self.n)
+            if mine is not None:
+                try:
+                    self.ready[mine] = (True, self.compute(mine))
+                except Exception as exc:
+                    self.ready[mine] = (False, exc)
+                continue
+            self._drain(self.poll_seconds)
+            if k not in self.ready and not any(p.is_alive() for p in self.procs):
+                self._drain(self.poll_seconds)
+                if k not in self.ready:
+                    raise RuntimeError(f"a worker stopped before returning result {k}")
+        ok, value = self.ready.pop(k)
+        if not ok:
+            raise value
+        return value
+
+    def __iter__(self) -> Ahead:
+        return self
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+        for p in self.procs:
+            p.join()
+        if self.results is not None:
+            self.results.close()
+            self.results.cancel_join_thread()
+        self.procs = []
