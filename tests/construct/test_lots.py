@@ -71,7 +71,12 @@ def test_price_holdings_equals_price_lots_name_by_name(rows: list[tuple[int, int
             date(2026, 6, 1).toordinal() - age))
         by_name.setdefault(name, []).append(lot)
     prices = np.array([float(p) for p in px])
-    fast = price_holdings(by_name, prices, AS_OF, RATES)
-    slow = {i: price_lots(lots, float(prices[i]), AS_OF, RATES) for i, lots in by_name.items()}
-    assert fast == {i: v for i, v in slow.items() if v}
-    assert list(fast) == [i for i in slow if slow[i]]
+    memo: dict[int, tuple[Lot, float, float, int, int]] = {}
+    for _ in range(2):  # the second time from the memo
+        fast = price_holdings(by_name, prices, AS_OF, RATES, memo)
+        slow = {i: price_lots(lots, float(prices[i]), AS_OF, RATES) for i, lots in by_name.items()}
+        assert {i: fast.views(i) for i in fast.names} == {i: v for i, v in slow.items() if v}
+        assert fast.names == [i for i in slow if slow[i]]
+        value = fast.value(4)
+        for i, views in slow.items():
+            assert value[i] == sum(v.value for v in views)

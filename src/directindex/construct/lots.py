@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from directindex.construct.config import TaxRates
 from directindex.ledger.records import Lot, Term
@@ -71,27 +72,60 @@ def price_lots(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) 
     return views
 
 
+@dataclass(frozen=True)
+class PricedLots:
+    """Every held name's open lots, priced today, in sale order: one array row per lot.
+
+    Rows are grouped by name (names in ``names`` order), each name's rows in :func:`price_lots` order.
+    :meth:`views` gives one name's :class:`LotView` list, built only for the names a rebalance trades.
+    """
+
+    names: list[int]
+    first: dict[int, int]  # name -> its first row
+    count: dict[int, int]  # name -> its number of lots
+    name: npt.NDArray[np.int64]
+    lots: list[Lot]
+    quantity: FloatArray
+    basis_per_share: FloatArray
+    price: FloatArray
+    tax_per_share: FloatArray
+    long: npt.NDArray[np.bool_]
+
+    def views(self, i: int) -> list[LotView]:
+        k0 = self.first.get(i)
+        if k0 is None:
+            return []
+        k1 = k0 + self.count[i]
+        q, b, p, t, lg = (x[k0:k1].tolist() for x in (self.quantity, self.basis_per_share, self.price,
+                                                      self.tax_per_share, self.long))
+        return [LotView(lot, q[j], b[j], p[j], Term.LONG if lg[j] else Term.SHORT, t[j])
+                for j, lot in enumerate(self.lots[k0:k1])]
+
+    def value(self, n: int) -> FloatArray:
+        """Held value by name (quantity times price, added up in sale order)."""
+        return np.bincount(self.name, weights=self.quantity * self.price, minlength=n).astype(np.float64)
+
+
+EMPTY_LOTS = PricedLots([], {}, {}, np.zeros(0, dtype=np.int64), [], np.zeros(0), np.zeros(0), np.zeros(0),
+                        np.zeros(0), np.zeros(0, dtype=bool))
+
+
 def price_holdings(
     by_name: dict[int, list[Lot]],
     prices: FloatArray,
     as_of: date,
     rates: TaxRates,
     memo: dict[int, tuple[Lot, float, float, int, int]] | None = None,
-) -> dict[int, list[LotView]]:
+) -> PricedLots:
     """:func:`price_lots` for every held name at once (``prices`` indexed by name), in one sort.
 
-    The same views in the same order as one ``price_lots`` call per name, names in ``by_name``'s order.
+    The same lots in the same order as one ``price_lots`` call per name, names in ``by_name``'s order.
     ``memo`` (kept by the caller between calls, left holding this call's lots) remembers each lot
     record's quantity and basis as floats: a backtest re-prices the same frozen records every month, and
     reading decimals back into floats was most of the cost.
     """
     flat = [lot for lots in by_name.values() for lot in lots if lot.quantity > 0]
-    if not flat:
-        return {}
     keys = [i for i, lots in by_name.items() for lot in lots if lot.quantity > 0]
-    name = np.array(keys, dtype=np.int64)
-    place = {i: k for k, i in enumerate(by_name)}
-    group = np.array([place[i] for i in keys], dtype=np.int64)
     old = memo if memo is not None else {}
     rows = []
     for lot in flat:
@@ -103,7 +137,12 @@ def price_holdings(
     if memo is not None:
         memo.clear()
         memo.update((id(r[0]), r) for r in rows)
+    if not flat:
+        return EMPTY_LOTS
     _, ql, bl, lt, st = zip(*rows, strict=True)
+    name = np.array(keys, dtype=np.int64)
+    place = {i: k for k, i in enumerate(by_name)}
+    group = np.array([place[i] for i in keys], dtype=np.int64)
     q = np.array(ql)
     bps = np.array(bl) / q
     long = as_of.toordinal() >= np.array(lt, dtype=np.int64)
@@ -111,13 +150,17 @@ def price_holdings(
     ids = np.array([lot.lot for lot in flat])
     px = np.asarray(prices, dtype=float)[name]
     tax = (px - bps) * np.where(long, rates.long_term, rates.short_term)
-    order = np.lexsort((ids, start, -bps, tax, group)).tolist()
-    out: dict[int, list[LotView]] = {}
-    ql, bl, pl, tl, ll = q.tolist(), bps.tolist(), px.tolist(), tax.tolist(), long.tolist()
-    for k in order:
-        out.setdefault(keys[k], []).append(
-            LotView(flat[k], ql[k], bl[k], pl[k], Term.LONG if ll[k] else Term.SHORT, tl[k]))
-    return out
+    order = np.lexsort((ids, start, -bps, tax, group))
+    name = name[order]
+    held = [i for i in by_name if i in set(keys)]
+    counts = np.bincount(group, minlength=len(by_name))
+    count = {i: int(counts[place[i]]) for i in held}
+    first, k = {}, 0
+    for i in held:
+        first[i] = k
+        k += count[i]
+    return PricedLots(held, first, count, name, [flat[j] for j in order.tolist()], q[order], bps[order], px[order],
+                      tax[order], long[order])
 
 
 def order_lots_for_sale(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) -> list[Lot]:
@@ -199,7 +242,7 @@ def _shares(amount: float, lot_quantity: Decimal, up: bool | None = None) -> Dec
 
 
 def lot_segments(
-    views_by_symbol: dict[int, list[LotView]], n: int, segments: int, value: float
+    priced: PricedLots, n: int, segments: int, value: float
 ) -> tuple[FloatArray, FloatArray, FloatArray, list[list[list[int]]]]:
     """Per-name piecewise-linear sell schedule for the optimizer.
 
@@ -213,20 +256,18 @@ def lot_segments(
     tax = np.zeros((n, segments))
     gain = np.zeros((n, segments))
     groups: list[list[list[int]]] = [[[] for _ in range(segments)] for _ in range(n)]
-    items = [(i, views) for i, views in views_by_symbol.items() if views]
-    if not items:
+    if not priced.names:
         return caps, tax, gain, groups
-    sizes = np.array([len(v) for _, v in items])
-    name = np.repeat(np.array([i for i, _ in items]), sizes)
-    flat = [v for _, views in items for v in views]
-    qty = np.array([v.quantity for v in flat])
-    px = np.array([v.price for v in flat])
+    sizes = np.array([priced.count[i] for i in priced.names])
+    name = priced.name
+    qty = priced.quantity
+    px = priced.price
     value_each = qty * px
-    tax_each = np.array([v.tax_per_share for v in flat]) * qty
-    gain_each = (px - np.array([v.basis_per_share for v in flat])) * qty
+    tax_each = priced.tax_per_share * qty
+    gain_each = (px - priced.basis_per_share) * qty
     # position of each lot within its name, and its segment as np.array_split numbers them
     starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    pos = np.arange(len(flat)) - starts
+    pos = np.arange(len(name)) - starts
     length = np.repeat(sizes, sizes)
     parts = np.minimum(segments, length)
     q, r = length // parts, length % parts

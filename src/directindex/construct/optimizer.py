@@ -40,7 +40,7 @@ import pandas as pd
 from directindex.construct.config import Exclusions, Policy, SolverConfig
 from directindex.construct.diagnose import diagnose
 from directindex.construct.direct import DirectProblem
-from directindex.construct.lots import LotView, lot_segments, price_holdings, select_lots
+from directindex.construct.lots import EMPTY_LOTS, PricedLots, lot_segments, price_holdings, select_lots
 from directindex.construct.problem import ParametrizedProblem, SolveOutcome, Structure
 from directindex.construct.result import (
     ActiveConstraint,
@@ -82,7 +82,7 @@ class _Case:
     value: float
     outside: float
     prices: FloatArray
-    views: dict[int, list[LotView]]
+    lots: PricedLots
     segments: int
     caps: FloatArray
     tax: FloatArray
@@ -301,7 +301,7 @@ class TrackingErrorOptimizer:
                     price[self._index[str(s)]] = float(p)
         if holdings is None:
             z = np.zeros((n, 0))
-            return _Case("", b, np.zeros(n), 0.0, 0.0, price, {}, 0, z, z, z, [], alerts, None)
+            return _Case("", b, np.zeros(n), 0.0, 0.0, price, EMPTY_LOTS, 0, z, z, z, [], alerts, None)
 
         by_symbol: dict[str, list[Lot]] = {}
         for lot in holdings.lots:
@@ -318,10 +318,8 @@ class TrackingErrorOptimizer:
                 outside_value += float(sum(lot.quantity for lot in lots)) * float(p)
                 continue
             inside[i] = lots
-        views = price_holdings(inside, price, holdings.as_of, policy.rates, self._lot_floats)
-        held_value = np.zeros(n)
-        for i, vs in views.items():
-            held_value[i] = sum(v.value for v in vs)
+        priced = price_holdings(inside, price, holdings.as_of, policy.rates, self._lot_floats)
+        held_value = priced.value(n)
         value = float(holdings.cash) + float(held_value.sum()) + outside_value
         if value <= 0:
             raise InputError.single("holdings", None, None, f"account {holdings.account} has no value to invest")
@@ -334,11 +332,11 @@ class TrackingErrorOptimizer:
                     None,
                 )
             )
-        most = max((len(v) for v in views.values()), default=1)
+        most = max(priced.count.values(), default=1)
         most = max(most, self.solver.min_segments)  # a fixed structure: one compile for a whole backtest
         steps = [k for k in SEGMENT_STEPS if k <= max(1, self.solver.max_segments)]
         segments = next((k for k in steps if k >= most), steps[-1])
-        caps, tax, gain, groups = lot_segments(views, n, segments, value)
+        caps, tax, gain, groups = lot_segments(priced, n, segments, value)
         return _Case(
             holdings.account,
             b,
@@ -346,7 +344,7 @@ class TrackingErrorOptimizer:
             value,
             outside_value / value,
             price,
-            views,
+            priced,
             segments,
             caps,
             tax,
@@ -745,7 +743,7 @@ class TrackingErrorOptimizer:
                     tc += float(q) * price * policy.transaction_cost
                 continue
             want = -delta * case.value / price
-            views = case.views.get(i, [])
+            views = case.lots.views(i)
             total_q = sum((v.lot.quantity for v in views), Decimal(0))
             q = total_q if float(total_q) - want < 0.5 else Decimal(int(round(want)))
             amounts = None
