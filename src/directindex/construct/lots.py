@@ -152,7 +152,8 @@ def price_holdings(
     tax = (px - bps) * np.where(long, rates.long_term, rates.short_term)
     order = np.lexsort((ids, start, -bps, tax, group))
     name = name[order]
-    held = [i for i in by_name if i in set(keys)]
+    present = set(keys)
+    held = [i for i in by_name if i in present]
     counts = np.bincount(group, minlength=len(by_name))
     count = {i: int(counts[place[i]]) for i in held}
     first, k = {}, 0
@@ -243,21 +244,21 @@ def _shares(amount: float, lot_quantity: Decimal, up: bool | None = None) -> Dec
 
 def lot_segments(
     priced: PricedLots, n: int, segments: int, value: float
-) -> tuple[FloatArray, FloatArray, FloatArray, list[list[list[int]]]]:
+) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.int64]]:
     """Per-name piecewise-linear sell schedule for the optimizer.
 
     Returns ``caps`` (n x K, weight of the account in each segment), ``tax`` (n x K, tax cost per unit
     weight sold), ``gain`` (n x K, realized gain per dollar sold; times the account value and the weight
-    sold it is the gain in dollars) and, per name and segment, the indices of the lots it merges.
+    sold it is the gain in dollars) and, per name and segment, the number of lots it merges.
     Lots beyond ``K`` per name are merged with their neighbours in sale order; a merged segment's cost is
     the value-weighted average, which lies on the chord above the exact convex cost.
     """
     caps = np.zeros((n, segments))
     tax = np.zeros((n, segments))
     gain = np.zeros((n, segments))
-    groups: list[list[list[int]]] = [[[] for _ in range(segments)] for _ in range(n)]
+    merged = np.zeros((n, segments), dtype=np.int64)
     if not priced.names:
-        return caps, tax, gain, groups
+        return caps, tax, gain, merged
     sizes = np.array([priced.count[i] for i in priced.names])
     name = priced.name
     qty = priced.quantity
@@ -284,6 +285,5 @@ def lot_segments(
     tax[~ok] = 0.0
     gain[~ok] = 0.0
     keep = ok[name, seg]
-    for i_, k_, p_ in zip(name[keep].tolist(), seg[keep].tolist(), pos[keep].tolist(), strict=True):
-        groups[i_][k_].append(p_)
-    return caps, tax, gain, groups
+    np.add.at(merged, (name[keep], seg[keep]), 1)
+    return caps, tax, gain, merged

@@ -35,6 +35,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from directindex.construct.config import Exclusions, Policy, SolverConfig
@@ -87,7 +88,7 @@ class _Case:
     caps: FloatArray
     tax: FloatArray
     gain: FloatArray
-    groups: list[list[list[int]]]
+    merged: npt.NDArray[np.int64]  # n x K: the lots each segment merges
     alerts: list[Alert]
     as_of: date | None
 
@@ -301,7 +302,7 @@ class TrackingErrorOptimizer:
                     price[self._index[str(s)]] = float(p)
         if holdings is None:
             z = np.zeros((n, 0))
-            return _Case("", b, np.zeros(n), 0.0, 0.0, price, EMPTY_LOTS, 0, z, z, z, [], alerts, None)
+            return _Case("", b, np.zeros(n), 0.0, 0.0, price, EMPTY_LOTS, 0, z, z, z, z.astype(np.int64), alerts, None)
 
         by_symbol: dict[str, list[Lot]] = {}
         for lot in holdings.lots:
@@ -336,7 +337,7 @@ class TrackingErrorOptimizer:
         most = max(most, self.solver.min_segments)  # a fixed structure: one compile for a whole backtest
         steps = [k for k in SEGMENT_STEPS if k <= max(1, self.solver.max_segments)]
         segments = next((k for k in steps if k >= most), steps[-1])
-        caps, tax, gain, groups = lot_segments(priced, n, segments, value)
+        caps, tax, gain, merged = lot_segments(priced, n, segments, value)
         return _Case(
             holdings.account,
             b,
@@ -349,7 +350,7 @@ class TrackingErrorOptimizer:
             caps,
             tax,
             gain,
-            groups,
+            merged,
             alerts,
             holdings.as_of,
         )
@@ -747,7 +748,7 @@ class TrackingErrorOptimizer:
             total_q = sum((v.lot.quantity for v in views), Decimal(0))
             q = total_q if float(total_q) - want < 0.5 else Decimal(int(round(want)))
             amounts = None
-            one_to_one = all(len(g) <= 1 for g in case.groups[i]) if case.groups else False
+            one_to_one = bool((case.merged[i] <= 1).all()) if case.merged.size else False
             # the solver's split across lots: when it priced the tax, or when a gain budget made it choose
             if (tax_on or policy.gain_budget is not None) and one_to_one and out.sell.size:
                 amounts = [out.sell[i, k] * case.value / price for k in range(len(views))]
