@@ -60,12 +60,22 @@ class BacktestMarket:
         return int(self.dates.searchsorted(pd.Timestamp(on)))
 
     def benchmark_weights(self, t: int) -> FloatArray:
-        """Cap weights of the index members trading on day ``t``."""
+        """Cap weights of the index members trading on day ``t`` (read-only: each day's are kept)."""
+        kept = self._benchmark_rows.get(t)
+        if kept is not None:
+            return kept
         px = self.close[t] if self.cap_price is None else self.cap_price[t]
         cap = np.where(self.member[t] & self.alive[t] & np.isfinite(self.shares), self.shares * px, 0.0)
         cap = np.nan_to_num(cap, nan=0.0)
         total = cap.sum()
-        return cap / total if total > 0 else cap
+        out = cap / total if total > 0 else cap
+        out.flags.writeable = False
+        self._benchmark_rows[t] = out
+        return out
+
+    @cached_property
+    def _benchmark_rows(self) -> dict[int, FloatArray]:
+        return {}
 
     def groups(self) -> list[str]:
         """The substantially-identical group of each symbol (the symbol itself unless the master says)."""

@@ -380,6 +380,7 @@ class Simulation:
         self._today_funding = 0.0
         self._realized: dict[int, float] = {}  # net realized gain by calendar year, dollars
         self._models: Ahead = Ahead(0, lambda m: None)  # the refreshes' risk models, set by run()
+        self._zero_filled: tuple[FloatArray | None, FloatArray] = (None, np.zeros(0))
 
     # -- booking --------------------------------------------------------------------------------------
 
@@ -602,8 +603,7 @@ class Simulation:
                               for o in orders]
                 self._execute(on, orders, prices, tradable)
                 te[k] = float(self.risk_model.tracking_error(self._weights(prices), mk.benchmark_weights(t))[0])
-            px = np.nan_to_num(prices, nan=0.0)
-            value[k] = self.cash + float(self.state.shares(mk.n) @ px)
+            value[k] = self.cash + float(self.state.shares(mk.n) @ self._priced(prices))
             bought[k], sold[k], funding[k] = self._today_bought, self._today_sold, self._today_funding
             last_of_year = k == n_days - 1 or mk.dates[t + 1].year != mk.dates[t].year
             if last_of_year and (cfg.ledger_check == "yearly" or k == n_days - 1):
@@ -621,8 +621,14 @@ class Simulation:
             final_cash=self.cash, alerts=self.alerts + list(getattr(self.constructor, "alerts", [])),
         )
 
+    def _priced(self, prices: FloatArray) -> FloatArray:
+        """The day's prices with no price as zero (kept for the day: several reads ask for it)."""
+        if self._zero_filled[0] is not prices:
+            self._zero_filled = (prices, np.nan_to_num(prices, nan=0.0))
+        return self._zero_filled[1]
+
     def _weights(self, prices: FloatArray) -> FloatArray:
-        v = self.state.shares(self.market.n) * np.nan_to_num(prices, nan=0.0)
+        v = self.state.shares(self.market.n) * self._priced(prices)
         total = v.sum() + self.cash
         return v / total if total > 0 else v
 

@@ -41,6 +41,8 @@ class LotState:
         self.ids: list[str] = []
         self._records: dict[int, tuple[float, float, Lot]] = {}  # row -> (qty, basis, its Lot), see records
         self._symbols: tuple[str, ...] = ()
+        self._version = 0  # bumped by every change; shares() is remembered for one version
+        self._shares: tuple[int, int, FloatArray] | None = None
 
     def _grow(self) -> None:
         cap = len(self.qty) * 2
@@ -59,11 +61,13 @@ class LotState:
         self.lt_on[i] = long_term_on(on).toordinal()
         self.ids.append(lot_id)
         self.n += 1
+        self._version += 1
         return i
 
     def relieve(self, row: int, qty: float) -> float:
         """Take ``qty`` shares out of lot ``row``; returns the basis that leaves with them."""
         held = self.qty[row]
+        self._version += 1
         if qty > held + 1e-9:
             raise ValueError(f"selling {qty} of lot {self.ids[row]} which holds {held}")
         if abs(qty - held) <= 1e-9:
@@ -77,6 +81,7 @@ class LotState:
         return out
 
     def split(self, sym: int, ratio: float) -> None:
+        self._version += 1
         m = self.open_mask() & (self.sym[: self.n] == sym)
         # the ledger multiplies exact decimals; six places is what the transactions carry
         self.qty[: self.n][m] = np.round(self.qty[: self.n][m] * ratio, 6)
@@ -88,8 +93,15 @@ class LotState:
         return np.flatnonzero(self.open_mask())
 
     def shares(self, n_symbols: int) -> FloatArray:
+        """Shares held by symbol (read-only: the same array is handed out until the lots change)."""
+        hit = self._shares
+        if hit is not None and hit[0] == self._version and hit[1] == n_symbols:
+            return hit[2]
         rows = self.open_rows()
-        return np.bincount(self.sym[rows], weights=self.qty[rows], minlength=n_symbols).astype(np.float64)
+        out = np.bincount(self.sym[rows], weights=self.qty[rows], minlength=n_symbols).astype(np.float64)
+        out.flags.writeable = False
+        self._shares = (self._version, n_symbols, out)
+        return out
 
     def basis_by_symbol(self, n_symbols: int) -> FloatArray:
         rows = self.open_rows()
