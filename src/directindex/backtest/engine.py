@@ -215,9 +215,11 @@ class ScanHarvester:
         # dollars sold by symbol, added up in sale order as a dict of floats would be
         sold = np.zeros(mk.n)
         np.add.at(sold, sym[pick], st.qty[rows[pick]] * ctx.prices[sym[pick]])
-        sold_rows = np.flatnonzero(np.isin(np.arange(mk.n), sym[pick]))
+        sold_rows = np.unique(sym[pick])
+        sold_group = np.zeros(n_groups, dtype=bool)
+        sold_group[grp[pick]] = True
         allowed_mask = (ctx.tradable & (ctx.benchmark > 0) & ~ctx.restricted & ~ctx.excluded
-                        & ~np.isin(ctx.group_of, np.unique(grp[pick])))
+                        & ~sold_group[ctx.group_of])
         model = ctx.risk_model
         if model is None or tuple(model.symbols) != mk.symbols:  # rows are not symbols: go by name
             return orders + self._by_name(ctx, sold, sold_rows, allowed_mask)

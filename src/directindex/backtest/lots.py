@@ -39,7 +39,9 @@ class LotState:
         self.acquired = np.zeros(capacity, np.int64)
         self.lt_on = np.zeros(capacity, np.int64)
         self.ids: list[str] = []
-        self._records: dict[int, tuple[float, float, Lot]] = {}  # row -> (qty, basis, its Lot), see records
+        self._records: dict[int, Lot] = {}  # row -> its Lot record, see records
+        self._built_qty = np.zeros(0)  # the quantity and basis each row's record was built with
+        self._built_basis = np.zeros(0)
         self._symbols: tuple[str, ...] = ()
         self._version = 0  # bumped by every change; shares() is remembered for one version
         self._shares: tuple[int, int, FloatArray] | None = None
@@ -110,29 +112,31 @@ class LotState:
     def records(self, symbols: tuple[str, ...]) -> list[Lot]:
         """The open lots as ledger ``Lot`` records (what the constructor's lot-level sells read).
 
-        A lot whose quantity and basis have not moved since the last call is the same frozen record, so a
-        monthly rebalance builds records only for the lots bought or partly sold since the one before.
+        A lot whose quantity and basis have not moved since its record was built keeps the same frozen
+        record, so a monthly rebalance builds records only for the lots bought or partly sold since the
+        one before (found by comparing arrays, not lot by lot).
         """
-        out = []
         if symbols is not self._symbols:
             self._records, self._symbols = {}, symbols
-        cache: dict[int, tuple[float, float, Lot]] = {}
-        for i in self.open_rows().tolist():
+            self._built_qty = np.full(len(self.qty), np.nan)
+            self._built_basis = np.full(len(self.qty), np.nan)
+        if len(self._built_qty) < len(self.qty):
+            grow = len(self.qty) - len(self._built_qty)
+            self._built_qty = np.r_[self._built_qty, np.full(grow, np.nan)]
+            self._built_basis = np.r_[self._built_basis, np.full(grow, np.nan)]
+        rows = self.open_rows()
+        stale = rows[(self._built_qty[rows] != self.qty[rows]) | (self._built_basis[rows] != self.basis[rows])]
+        for i in stale.tolist():
             q, bs = float(self.qty[i]), float(self.basis[i])
-            hit = self._records.get(i)
-            if hit is not None and hit[0] == q and hit[1] == bs:
-                lot = hit[2]
-            else:
-                acq = date.fromordinal(int(self.acquired[i]))
-                lot = Lot(
-                    account=self.account, lot=self.ids[i], symbol=symbols[self.sym[i]], quantity=qty_decimal(q),
-                    acquired=acq, cost=Decimal(f"{bs:.2f}"), wash_sale_adjustment=Decimal(0),
-                    holding_start=acq, long_term_on=date.fromordinal(int(self.lt_on[i])),
-                )
-            cache[i] = (q, bs, lot)
-            out.append(lot)
-        self._records = cache
-        return out
+            acq = date.fromordinal(int(self.acquired[i]))
+            self._records[i] = Lot(
+                account=self.account, lot=self.ids[i], symbol=symbols[self.sym[i]], quantity=qty_decimal(q),
+                acquired=acq, cost=Decimal(f"{bs:.2f}"), wash_sale_adjustment=Decimal(0),
+                holding_start=acq, long_term_on=date.fromordinal(int(self.lt_on[i])),
+            )
+        self._built_qty[stale] = self.qty[stale]
+        self._built_basis[stale] = self.basis[stale]
+        return [self._records[i] for i in rows.tolist()]
 
 
 def qty_decimal(q: float) -> Decimal:
