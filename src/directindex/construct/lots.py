@@ -198,7 +198,20 @@ def select_lots(
     ``within_gain`` rounds each lot's amount so that whole shares never realize more gain than the
     fractional plan: gain lots round down, loss lots up (then ``quantity`` is ignored).
     """
-    views = price_lots(lots, price, as_of, rates)
+    return select_priced(price_lots(lots, price, as_of, rates), quantity, price, rates, amounts=amounts,
+                         within_gain=within_gain)
+
+
+def select_priced(
+    views: Sequence[LotView],
+    quantity: Decimal,
+    price: float,
+    rates: TaxRates,
+    *,
+    amounts: Sequence[float] | None = None,
+    within_gain: bool = False,
+) -> list[LotSale]:
+    """:func:`select_lots` on lots already priced in sale order (by :func:`price_lots` at ``price``)."""
     want = min(quantity, sum((v.lot.quantity for v in views), Decimal(0)))
     plan: list[Decimal] = [Decimal(0)] * len(views)
     left = want

@@ -41,7 +41,7 @@ import pandas as pd
 from directindex.construct.config import Exclusions, Policy, SolverConfig
 from directindex.construct.diagnose import diagnose
 from directindex.construct.direct import DirectProblem
-from directindex.construct.lots import EMPTY_LOTS, PricedLots, lot_segments, price_holdings, select_lots
+from directindex.construct.lots import EMPTY_LOTS, PricedLots, lot_segments, price_holdings, select_priced
 from directindex.construct.problem import ParametrizedProblem, SolveOutcome, Structure
 from directindex.construct.result import (
     ActiveConstraint,
@@ -753,9 +753,7 @@ class TrackingErrorOptimizer:
             if (tax_on or policy.gain_budget is not None) and one_to_one and out.sell.size:
                 amounts = [out.sell[i, k] * case.value / price for k in range(len(views))]
             within = amounts is not None and policy.gain_budget is not None
-            for sale in select_lots(
-                [v.lot for v in views], q, price, case.as_of, policy.rates, amounts=amounts, within_gain=within
-            ):
+            for sale in select_priced(views, q, price, policy.rates, amounts=amounts, within_gain=within):
                 trades.append(
                     Trade(
                         case.account,
