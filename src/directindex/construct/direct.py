@@ -108,7 +108,9 @@ class DirectProblem:
         dvar = sd**2
 
         # objective: y'y + a'Da + tax.sell + cost.(buy + sold)
-        P = sp.diags(np.concatenate([np.zeros(nt), 2.0 * dvar[mv], np.full(k, 2.0)]), format="csc")
+        diag = np.concatenate([np.zeros(nt), 2.0 * dvar[mv], np.full(k, 2.0)])
+        on = np.flatnonzero(diag)  # a diagonal P without its zeros (as sp.diags builds it, five times faster)
+        P = sp.csc_matrix((diag[on], on, np.r_[0, np.cumsum(diag != 0)]), shape=(nx, nx))
         cost = np.asarray(d.transaction_cost, float)
         q = np.concatenate([cost[ib], s_tax + cost[s_name], 2.0 * dvar[mv] * ab[mv], np.zeros(k)])
         constant = float(ab @ (dvar * ab))
