@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from directindex.backtest import BASELINES, YEAR_KEYS, BacktestConfig, BacktestMarket, run_backtest, synthetic_market
-from directindex.backtest.engine import cadence_days
+from directindex.backtest.engine import Simulation, cadence_days
 from directindex.cli import app
 
 
@@ -188,6 +188,19 @@ def test_baselines_run_in_workers_match_in_process(small: tuple[BacktestMarket, 
     a, _ = run_backtest(market, cfg, baselines=("annual_december", "monthly_any_loss"), workers=1)
     b, _ = run_backtest(market, cfg, baselines=("annual_december", "monthly_any_loss"), workers=0)
     assert a["baselines"] == b["baselines"] and a["total"] == b["total"]
+
+
+def test_risk_models_estimated_ahead_in_a_worker_change_nothing(small: tuple[BacktestMarket, BacktestConfig]) -> None:
+    """The refreshes' risk models from a forked worker: the same trades, to the cent, as estimated in place."""
+    market, config = small
+    t0 = market.day_index(config.start)
+    cfg = replace(config, end=market.dates[t0 + 120].date(), risk_refresh_days=20)
+    here = Simulation(market, cfg, risk_workers=1).run()
+    ahead = Simulation(market, cfg, risk_workers=2).run()
+    assert len(here.transactions) > 0
+    assert ahead.transactions == here.transactions
+    np.testing.assert_array_equal(ahead.value, here.value)
+    np.testing.assert_array_equal(ahead.ex_ante_te, here.ex_ante_te)
 
 
 # ---------------------------------------------------------------------------------------------- real data

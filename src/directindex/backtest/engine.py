@@ -345,10 +345,13 @@ class Simulation:
         constructor: Constructor | None = None,
         harvester: Harvester | None = None,
         progress: Progress | None = None,
+        risk_workers: int | None = None,
     ):
         self.market = market
         self.config = config
         self.progress = progress
+        # processes for the risk models estimated ahead (None: every core, or DIRECTINDEX_RUN_WORKERS)
+        self.risk_workers = risk_workers
         self.t0 = market.day_index(config.start)
         self.t1 = int(market.dates.searchsorted(pd.Timestamp(config.end), side="right")) - 1
         if self.t1 <= self.t0:
@@ -524,10 +527,12 @@ class Simulation:
         # (the baselines run beside this in a worker process)
         with threadpool_limits(1):
             # the risk models of the quarterly refreshes depend on market data alone: a forked worker
-            # estimates them ahead while the loop runs (``DIRECTINDEX_RUN_WORKERS=1``: here, when due)
+            # estimates them ahead while the loop runs (``DIRECTINDEX_RUN_WORKERS=1``: here, when due); the
+            # figures are the same either way
             mk, step = self.market, self.config.risk_refresh_days
             due = list(range(self.t0 + step, self.t1 + 1, step)) if step > 0 else []
-            with Ahead(len(due), lambda m: estimate_risk(mk, due[m]), available_workers(None, len(due))) as models:
+            workers = available_workers(self.risk_workers, len(due))
+            with Ahead(len(due), lambda m: estimate_risk(mk, due[m]), workers) as models:
                 self._models = models
                 return self._run()
 

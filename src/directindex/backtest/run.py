@@ -180,7 +180,8 @@ def _worker_run(name: str, config: BacktestConfig) -> RunResult:
     def progress(k: int, n: int) -> None:
         done.value, total.value = k, n
 
-    return Simulation(_WORKER_MARKET, config, progress=progress).run()
+    # the baselines' workers already sit beside the strategy: their risk models are estimated in place
+    return Simulation(_WORKER_MARKET, config, progress=progress, risk_workers=1).run()
 
 
 def _worker_count(requested: int | None, jobs: int) -> int:
