@@ -224,13 +224,14 @@ class ScanHarvester:
         if model is None or tuple(model.symbols) != mk.symbols:  # rows are not symbols: go by name
             return orders + self._by_name(ctx, sold, sold_rows, allowed_mask)
         peers = PeerTable.of(model, mk.sector_of)
-        # the name API's order: sold names sorted by symbol
-        sold_rows = sold_rows[np.argsort(peers.name_rank[sold_rows], kind="stable")]
-        cands = np.flatnonzero(allowed_mask)
+        # the name API's order: sold names and buys by symbol (a basket's ranking does not depend on it)
+        by_name = peers.by_name
+        sold_rows = by_name[np.isin(by_name, sold_rows, assume_unique=True)] if sold_rows.size > 1 else sold_rows
+        cands = by_name[allowed_mask[by_name]]
         dollars = peers.baskets(sold_rows, sold[sold_rows], cands, self.replacer.basket_size or self.config.basket_size)
-        for p in np.argsort(peers.name_rank[cands], kind="stable"):  # buys in symbol order
+        for p in np.flatnonzero(dollars > 0).tolist():
             j = int(cands[p])
-            q = math.floor(dollars[p] / (ctx.prices[j] * (1 + self.config.trading_cost))) if dollars[p] > 0 else 0
+            q = math.floor(dollars[p] / (ctx.prices[j] * (1 + self.config.trading_cost)))
             if q > 0:
                 orders.append(Order("buy", j, float(q), -1, "replacement"))
         return orders

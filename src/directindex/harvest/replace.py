@@ -147,6 +147,7 @@ class PeerTable:
     beta: FloatArray  # each name's market exposure
     sector: np.ndarray  # integer sector code per row (0: no sector, matches nothing)
     name_rank: np.ndarray  # each row's position in symbol order (ties go to the first symbol)
+    by_name: np.ndarray  # the rows in symbol order
 
     @staticmethod
     def of(model: FactorRiskModel, sectors: Mapping[str, str]) -> PeerTable:
@@ -159,7 +160,8 @@ class PeerTable:
         rank = np.empty(len(by_name), dtype=np.int64)
         rank[by_name] = np.arange(len(by_name))
         b = model.exposures
-        table = PeerTable(b @ model.factor_cov, b, model.total_var(), b[:, _beta_column(model)].copy(), sector, rank)
+        table = PeerTable(b @ model.factor_cov, b, model.total_var(), b[:, _beta_column(model)].copy(), sector, rank,
+                          by_name)
         object.__setattr__(model, "_peer_table", (sectors, table))
         return table
 
@@ -183,7 +185,7 @@ class PeerTable:
         matrix = self.scores(sold, cands)
         rank = self.name_rank[cands]
         tops = np.lexsort((np.broadcast_to(rank, matrix.shape), -matrix), axis=-1)[:, :size]
-        weights = np.clip(np.take_along_axis(matrix, tops, axis=1), 0.0, None)
+        weights = np.clip(matrix[np.arange(len(sold))[:, None], tops], 0.0, None)
         total = weights.sum(axis=1, keepdims=True)
         weights = np.where(total > 0, weights / np.where(total > 0, total, 1.0), 1.0 / tops.shape[1])
         np.add.at(out, tops.ravel(), (dollars[:, None] * weights).ravel())
