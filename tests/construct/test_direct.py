@@ -98,3 +98,38 @@ def test_a_name_that_cannot_trade_outside_its_bounds_is_infeasible() -> None:
 def test_direct_models_rebalances_only() -> None:
     with pytest.raises(ValueError, match="rebalances"):
         DirectProblem(Structure(N, K, G, M, 0), np.zeros((G, N)))
+
+
+def test_a_solve_that_stalls_without_iterative_refinement_is_solved_again_with_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clarabel runs without iterative refinement first; a stall (InsufficientProgress) is retried with it."""
+    import clarabel
+
+    from directindex.construct import direct
+
+    rng = np.random.default_rng(3)
+    d, membership, _ = random_inputs(rng)
+    d = replace(sparse_case(d, rng), sector_lower=np.zeros(G), sector_upper=np.ones(G), te_budget_sq=0.06**2,
+                gain_budget=OFF, max_turnover=OFF)
+    s = Structure(N, K, G, M, SEG)
+    expected = DirectProblem(s, membership, refine=True).solve(d, "CLARABEL", 1e-9, 300)
+    seen: list[bool] = []
+    real = clarabel.DefaultSolver
+
+    class Stalled:
+        status = "SolverStatus.InsufficientProgress"
+
+    class Recording:
+        def __init__(self, *args: object) -> None:
+            self.refine = bool(args[-1].iterative_refinement_enable)  # type: ignore[attr-defined]
+            self.inner = real(*args)
+
+        def solve(self) -> object:
+            seen.append(self.refine)
+            return self.inner.solve() if self.refine else Stalled()
+
+    monkeypatch.setattr(direct.clarabel, "DefaultSolver", Recording)
+    out = DirectProblem(s, membership).solve(d, "CLARABEL", 1e-9, 300)
+    assert seen == [False, True]
+    assert out.status == expected.status == "optimal"
+    np.testing.assert_allclose(out.w, expected.w, atol=1e-12)
