@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,3 +58,17 @@ def test_random_households_wash_nothing(buys, orders, replacement, threshold):
     # Every harvested group is on the restricted list through 30 days after the pass.
     harvested = {SECURITIES[t.symbol].group for t in proposal.trades if t.reason.value == "harvest"}
     assert harvested <= {e.group for e in proposal.restricted if e.expires == AS_OF + timedelta(days=31)}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 40), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_best_peers_equal_the_full_sort(rows: int, cols: int, size: int, seed: int) -> None:
+    """The partial selection of each sold name's best peers is the first ``size`` of the full sort, ties
+    (scores drawn from a few values) going to the first symbol."""
+    from directindex.harvest.replace import _best
+
+    rng = np.random.default_rng(seed)
+    matrix = rng.integers(0, 4, size=(rows, cols)).astype(float) / 4
+    rank = rng.permutation(cols)
+    full = np.lexsort((np.broadcast_to(rank, matrix.shape), -matrix), axis=-1)[:, :size]
+    np.testing.assert_array_equal(_best(matrix, rank, size), full)

@@ -183,8 +183,7 @@ class PeerTable:
         if not len(cands) or not len(sold):
             return out
         matrix = self.scores(sold, cands)
-        rank = self.name_rank[cands]
-        tops = np.lexsort((np.broadcast_to(rank, matrix.shape), -matrix), axis=-1)[:, :size]
+        tops = _best(matrix, self.name_rank[cands], size)
         weights = np.clip(matrix[np.arange(len(sold))[:, None], tops], 0.0, None)
         total = weights.sum(axis=1, keepdims=True)
         weights = np.where(total > 0, weights / np.where(total > 0, total, 1.0), 1.0 / tops.shape[1])
@@ -238,3 +237,20 @@ def replacer_for(policy_name: str, basket_size: int, securities: pd.DataFrame | 
     if policy_name == "optimizer":
         return OptimizerReplacer(securities)
     return PeerReplacer(1 if policy_name == "peer" else basket_size)
+
+
+def _best(matrix: FloatArray, rank: np.ndarray, size: int) -> np.ndarray:
+    """Per row, the columns of the ``size`` highest scores, ties to the lowest ``rank``, best first.
+
+    The first ``size`` of each row's full sort by (-score, rank); with many columns only those scoring at
+    least the row's ``size``-th highest are sorted (the same first ``size``, ties included).
+    """
+    k = min(size, matrix.shape[1])
+    if matrix.shape[1] <= 4 * k or not np.isfinite(matrix).all():
+        return np.lexsort((np.broadcast_to(rank, matrix.shape), -matrix), axis=-1)[:, :k]
+    kth = -np.partition(-matrix, k - 1, axis=1)[:, k - 1]
+    out = np.empty((matrix.shape[0], k), dtype=np.int64)
+    for r in range(matrix.shape[0]):
+        near = np.flatnonzero(matrix[r] >= kth[r])
+        out[r] = near[np.lexsort((rank[near], -matrix[r, near]))[:k]]
+    return out
