@@ -4,6 +4,7 @@ lot state against the ledger, tax alpha in a falling market, the baselines, and 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -190,13 +191,28 @@ def test_baselines_run_in_workers_match_in_process(small: tuple[BacktestMarket, 
     assert a["baselines"] == b["baselines"] and a["total"] == b["total"]
 
 
-def test_risk_models_estimated_ahead_in_a_worker_change_nothing(small: tuple[BacktestMarket, BacktestConfig]) -> None:
+def test_risk_models_estimated_ahead_in_a_worker_change_nothing(
+        small: tuple[BacktestMarket, BacktestConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The refreshes' risk models from a forked worker: the same trades, to the cent, as estimated in place."""
+    from directindex.backtest import engine
+
     market, config = small
     t0 = market.day_index(config.start)
     cfg = replace(config, end=market.dates[t0 + 120].date(), risk_refresh_days=20)
+    log = tmp_path / "estimated-by"
+    real = engine.estimate_risk
+
+    def logged(mk: BacktestMarket, t: int):  # type: ignore[no-untyped-def]
+        with log.open("a") as f:  # a forked worker's calls are seen here only through a file
+            f.write(f"{os.getpid()}\n")
+        return real(mk, t)
+
+    monkeypatch.setattr(engine, "estimate_risk", logged)
     here = Simulation(market, cfg, risk_workers=1).run()
+    log.unlink()
     ahead = Simulation(market, cfg, risk_workers=2).run()
+    pids = set(log.read_text().split())
+    assert len(pids - {str(os.getpid())}) == 1  # a forked worker estimated some of the refreshes
     assert len(here.transactions) > 0
     assert ahead.transactions == here.transactions
     np.testing.assert_array_equal(ahead.value, here.value)

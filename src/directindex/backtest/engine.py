@@ -45,7 +45,7 @@ from directindex.ledger import Account, AccountType, Action, LedgerResult, Secur
 from directindex.ledger.view import LotTable
 from directindex.market.risk import FactorRiskModel
 from directindex.market.riskmodel import estimate_factor_model
-from directindex.workflow.fanout import Ahead, available_workers
+from directindex.workflow.fanout import Ahead
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -215,19 +215,19 @@ class ScanHarvester:
         # dollars sold by symbol, added up in sale order as a dict of floats would be
         sold = np.zeros(mk.n)
         np.add.at(sold, sym[pick], st.qty[rows[pick]] * ctx.prices[sym[pick]])
-        sold_rows = np.unique(sym[pick])
+        was_sold = np.zeros(mk.n, dtype=bool)
+        was_sold[sym[pick]] = True
         sold_group = np.zeros(n_groups, dtype=bool)
         sold_group[grp[pick]] = True
         allowed_mask = (ctx.tradable & (ctx.benchmark > 0) & ~ctx.restricted & ~ctx.excluded
                         & ~sold_group[ctx.group_of])
         model = ctx.risk_model
         if model is None or tuple(model.symbols) != mk.symbols:  # rows are not symbols: go by name
-            return orders + self._by_name(ctx, sold, sold_rows, allowed_mask)
+            return orders + self._by_name(ctx, sold, np.flatnonzero(was_sold), allowed_mask)
         peers = PeerTable.of(model, mk.sector_of)
         # the name API's order: sold names and buys by symbol (a basket's ranking does not depend on it)
-        by_name = peers.by_name
-        sold_rows = by_name[np.isin(by_name, sold_rows, assume_unique=True)] if sold_rows.size > 1 else sold_rows
-        cands = by_name[allowed_mask[by_name]]
+        sold_rows = peers.by_name[was_sold[peers.by_name]]
+        cands = peers.by_name[allowed_mask[peers.by_name]]
         dollars = peers.baskets(sold_rows, sold[sold_rows], cands, self.replacer.basket_size or self.config.basket_size)
         for p in np.flatnonzero(dollars > 0).tolist():
             j = int(cands[p])
@@ -351,7 +351,8 @@ class Simulation:
         self.market = market
         self.config = config
         self.progress = progress
-        # processes for the risk models estimated ahead (None: every core, or DIRECTINDEX_RUN_WORKERS)
+        # processes for the risk models estimated ahead, this one included (None: every core, or
+        # DIRECTINDEX_RUN_WORKERS)
         self.risk_workers = risk_workers
         self.t0 = market.day_index(config.start)
         self.t1 = int(market.dates.searchsorted(pd.Timestamp(config.end), side="right")) - 1
@@ -385,8 +386,6 @@ class Simulation:
         self._today_sold = 0.0
         self._today_funding = 0.0
         self._realized: dict[int, float] = {}  # net realized gain by calendar year, dollars
-        self._models: Ahead = Ahead(0, lambda m: None)  # the refreshes' risk models, set by run()
-        self._zero_filled: tuple[FloatArray | None, FloatArray] = (None, np.zeros(0))
 
     # -- booking --------------------------------------------------------------------------------------
 
@@ -532,12 +531,10 @@ class Simulation:
             # figures are the same either way
             mk, step = self.market, self.config.risk_refresh_days
             due = list(range(self.t0 + step, self.t1 + 1, step)) if step > 0 else []
-            workers = available_workers(self.risk_workers, len(due))
-            with Ahead(len(due), lambda m: estimate_risk(mk, due[m]), workers) as models:
-                self._models = models
-                return self._run()
+            with Ahead(len(due), lambda m: estimate_risk(mk, due[m]), self.risk_workers) as models:
+                return self._run(models)
 
-    def _run(self) -> RunResult:
+    def _run(self, models: Ahead) -> RunResult:
         mk, cfg = self.market, self.config
         t0, t1 = self.t0, self.t1
         n_days = t1 - t0 + 1
@@ -559,6 +556,7 @@ class Simulation:
             on = mk.dates[t].date()
             self._today_bought = self._today_sold = self._today_funding = 0.0
             prices = mk.close[t]
+            priced = np.nan_to_num(prices, nan=0.0)  # for values and weights: no price counts as zero
             tradable = mk.alive[t] & np.isfinite(prices)
             if k > 0:
                 b_prev = mk.benchmark_weights(t - 1)
@@ -575,7 +573,7 @@ class Simulation:
                     self.reasons[tid] = "split"
                 self.cash += float(self.state.shares(mk.n) @ mk.dividend[t])
             if t - last_refresh >= cfg.risk_refresh_days:
-                self.risk_model = next(self._models) if cfg.risk_refresh_days > 0 else estimate_risk(mk, t)
+                self.risk_model = next(models) if cfg.risk_refresh_days > 0 else estimate_risk(mk, t)
                 if isinstance(self.constructor, OptimizerConstructor):
                     self.constructor.set_risk_model(self.risk_model)
                 last_refresh = t
@@ -598,7 +596,7 @@ class Simulation:
                 orders = self.harvester.harvest(self._context(t, on, prices, tradable))
                 self._execute(on, orders, prices, tradable)
                 if orders and not rebalance:
-                    w = self._weights(prices)
+                    w = self._weights(priced)
                     b = mk.benchmark_weights(t)
                     te[k] = float(self.risk_model.tracking_error(w, b)[0])
                     # a drift past the trigger re-solves early, at most every ten trading days
@@ -610,8 +608,8 @@ class Simulation:
                     orders = [Order(o.side, o.symbol, o.quantity, o.row, "funding" if o.side == "buy" else o.reason)
                               for o in orders]
                 self._execute(on, orders, prices, tradable)
-                te[k] = float(self.risk_model.tracking_error(self._weights(prices), mk.benchmark_weights(t))[0])
-            value[k] = self.cash + float(self.state.shares(mk.n) @ self._priced(prices))
+                te[k] = float(self.risk_model.tracking_error(self._weights(priced), mk.benchmark_weights(t))[0])
+            value[k] = self.cash + float(self.state.shares(mk.n) @ priced)
             bought[k], sold[k], funding[k] = self._today_bought, self._today_sold, self._today_funding
             last_of_year = k == n_days - 1 or mk.dates[t + 1].year != mk.dates[t].year
             if last_of_year and (cfg.ledger_check == "yearly" or k == n_days - 1):
@@ -629,14 +627,9 @@ class Simulation:
             final_cash=self.cash, alerts=self.alerts + list(getattr(self.constructor, "alerts", [])),
         )
 
-    def _priced(self, prices: FloatArray) -> FloatArray:
-        """The day's prices with no price as zero (kept for the day: several reads ask for it)."""
-        if self._zero_filled[0] is not prices:
-            self._zero_filled = (prices, np.nan_to_num(prices, nan=0.0))
-        return self._zero_filled[1]
-
-    def _weights(self, prices: FloatArray) -> FloatArray:
-        v = self.state.shares(self.market.n) * self._priced(prices)
+    def _weights(self, priced: FloatArray) -> FloatArray:
+        """Weights of account value by symbol at ``priced`` (the day's prices, zero where there is none)."""
+        v = self.state.shares(self.market.n) * priced
         total = v.sum() + self.cash
         return v / total if total > 0 else v
 

@@ -40,15 +40,16 @@ class LotState:
         self.lt_on = np.zeros(capacity, np.int64)
         self.ids: list[str] = []
         self._records: dict[int, Lot] = {}  # row -> its Lot record, see records
-        self._built_qty = np.zeros(0)  # the quantity and basis each row's record was built with
-        self._built_basis = np.zeros(0)
+        # the quantity and basis each row's record was built with (zero: none yet, as no open lot holds 0)
+        self._built_qty = np.zeros(capacity)
+        self._built_basis = np.zeros(capacity)
         self._symbols: tuple[str, ...] = ()
         self._version = 0  # bumped by every change; shares() is remembered for one version
         self._shares: tuple[int, int, FloatArray] | None = None
 
     def _grow(self) -> None:
         cap = len(self.qty) * 2
-        for name in ("sym", "qty", "basis", "acquired", "lt_on"):
+        for name in ("sym", "qty", "basis", "acquired", "lt_on", "_built_qty", "_built_basis"):
             old = getattr(self, name)
             new = np.zeros(cap, old.dtype)
             new[: self.n] = old[: self.n]
@@ -118,12 +119,7 @@ class LotState:
         """
         if symbols is not self._symbols:
             self._records, self._symbols = {}, symbols
-            self._built_qty = np.full(len(self.qty), np.nan)
-            self._built_basis = np.full(len(self.qty), np.nan)
-        if len(self._built_qty) < len(self.qty):
-            grow = len(self.qty) - len(self._built_qty)
-            self._built_qty = np.r_[self._built_qty, np.full(grow, np.nan)]
-            self._built_basis = np.r_[self._built_basis, np.full(grow, np.nan)]
+            self._built_qty[:] = 0.0
         rows = self.open_rows()
         stale = rows[(self._built_qty[rows] != self.qty[rows]) | (self._built_basis[rows] != self.basis[rows])]
         for i in stale.tolist():

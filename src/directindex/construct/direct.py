@@ -75,10 +75,10 @@ class DirectProblem:
             same[1:] = (is_[1:] != is_[:-1]) | (tax_all[is_[1:], ks[1:]] != tax_all[is_[:-1], ks[:-1]])
             if gain_on:
                 same[1:] |= gain_all[is_[1:], ks[1:]] != gain_all[is_[:-1], ks[:-1]]
-            var_of_seg = np.cumsum(same) - 1  # sell variable of each segment
         else:
-            var_of_seg = np.zeros(0, dtype=np.int64)
-        first = np.flatnonzero(np.r_[True, np.diff(var_of_seg) != 0]) if len(is_) else np.zeros(0, dtype=np.int64)
+            same = np.zeros(0, dtype=bool)
+        var_of_seg = np.cumsum(same) - 1  # sell variable of each segment
+        first = np.flatnonzero(same)  # each sell variable's first segment
         ns = len(first)
         s_name = is_[first]
         s_cap = np.bincount(var_of_seg, weights=caps[is_, ks], minlength=ns) if ns else np.zeros(0)
@@ -214,14 +214,6 @@ class _Rows:
         """A dense block over columns ``col0 .. col0 + width``."""
         rr, cc = np.nonzero(block)
         self.extend(rr, cc + col0, block[rr, cc], rhs)
-
-    def names(self, rows: np.ndarray, names: np.ndarray, values: np.ndarray, rhs: np.ndarray) -> None:
-        """One row per name in ``rows``: ``values[j]`` on each trade variable ``j`` of that name."""
-        pos = np.full(int(names.max(initial=-1)) + 1 if len(names) else 0, -1, dtype=np.int64)
-        keep = rows[rows < len(pos)]
-        pos[keep] = np.searchsorted(rows, keep)
-        j = np.flatnonzero(pos[names] >= 0) if len(names) else np.zeros(0, dtype=np.int64)
-        self.extend(pos[names[j]], j, values[j], rhs)
 
     def build(self) -> tuple[sp.csc_matrix, np.ndarray]:
         r, c, v = (np.concatenate(x) for x in (self.r, self.c, self.v))

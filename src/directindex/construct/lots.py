@@ -124,16 +124,21 @@ def price_holdings(
     record's quantity and basis as floats: a backtest re-prices the same frozen records every month, and
     reading decimals back into floats was most of the cost.
     """
-    flat = [lot for lots in by_name.values() for lot in lots if lot.quantity > 0]
-    keys = [i for i, lots in by_name.items() for lot in lots if lot.quantity > 0]
     old = memo if memo is not None else {}
+    flat: list[Lot] = []
+    keys: list[int] = []  # each lot's name
     rows = []
-    for lot in flat:
-        hit = old.get(id(lot))
-        if hit is None or hit[0] is not lot:
-            hit = (lot, float(lot.quantity), float(lot.cost + lot.wash_sale_adjustment),
-                   lot.long_term_on.toordinal(), lot.holding_start.toordinal())
-        rows.append(hit)
+    for i, lots in by_name.items():
+        for lot in lots:
+            hit = old.get(id(lot))
+            if hit is None or hit[0] is not lot:
+                if not lot.quantity > 0:
+                    continue
+                hit = (lot, float(lot.quantity), float(lot.cost + lot.wash_sale_adjustment),
+                       lot.long_term_on.toordinal(), lot.holding_start.toordinal())
+            flat.append(lot)
+            keys.append(i)
+            rows.append(hit)
     if memo is not None:
         memo.clear()
         memo.update((id(r[0]), r) for r in rows)
@@ -152,14 +157,11 @@ def price_holdings(
     tax = (px - bps) * np.where(long, rates.long_term, rates.short_term)
     order = np.lexsort((ids, start, -bps, tax, group))
     name = name[order]
-    present = set(keys)
-    held = [i for i in by_name if i in present]
     counts = np.bincount(group, minlength=len(by_name))
+    held = [i for i in by_name if counts[place[i]]]
     count = {i: int(counts[place[i]]) for i in held}
-    first, k = {}, 0
-    for i in held:
-        first[i] = k
-        k += count[i]
+    offsets = np.cumsum([count[i] for i in held]) - [count[i] for i in held]
+    first = dict(zip(held, offsets.tolist(), strict=True))
     return PricedLots(held, first, count, name, [flat[j] for j in order.tolist()], q[order], bps[order], px[order],
                       tax[order], long[order])
 

@@ -90,35 +90,20 @@ class PeerReplacer:
         One pass over the risk model per harvest instead of one per sold name (a daily backtest asks
         thousands of times). ``None`` without a risk model or when a sold name is outside it.
         """
-        model = request.risk_model
-        if model is None:
+        rows = _rows(sold, request)
+        if rows is None:
             return None
-        idx = model.index()
-        if any(s not in idx for s in sold):
-            return None
-        cands = [c for c in request.allowed if c in idx]
-        if not cands:
-            return cands, np.zeros((len(sold), 0))
-        table = PeerTable.of(model, request.sectors)
-        return cands, table.scores(np.array([idx[s] for s in sold]), np.array([idx[c] for c in cands]))
+        table, srows, crows, cands = rows
+        return cands, table.scores(srows, crows) if cands else np.zeros((len(sold), 0))
 
     def __call__(self, request: ReplacementRequest) -> Mapping[str, float]:
         size = self.basket_size or request.basket_size
         sold_names = sorted(request.sold)
-        batch = self.score_matrix(sold_names, request)
-        if batch is not None:
-            cands, _ = batch
-            if not cands:
-                return {}
-            assert request.risk_model is not None
-            idx = request.risk_model.index()
-            crows = np.array([idx[c] for c in cands])
-            dollars = PeerTable.of(request.risk_model, request.sectors).baskets(
-                np.array([idx[s] for s in sold_names]), np.array([request.sold[s] for s in sold_names], float),
-                crows, size)
-            syms = request.risk_model.symbols
-            # in the order the baskets first name them, as the per-name loop below adds them up
-            return {syms[int(crows[j])]: float(dollars[j]) for j in np.flatnonzero(dollars > 0)}
+        rows = _rows(sold_names, request)
+        if rows is not None:
+            table, srows, crows, cands = rows
+            dollars = table.baskets(srows, np.array([request.sold[s] for s in sold_names], float), crows, size)
+            return {cands[j]: float(dollars[j]) for j in np.flatnonzero(dollars > 0)}
         out: dict[str, float] = {}
         for sold in sold_names:
             ranked = sorted(self.scores(sold, request).items(), key=lambda kv: (-kv[1], kv[0]))[:size]
@@ -131,6 +116,23 @@ class PeerReplacer:
             for (sym, _), w in zip(ranked, weights, strict=True):
                 out[sym] = out.get(sym, 0.0) + request.sold[sold] * float(w)
         return out
+
+
+def _rows(sold: list[str], request: ReplacementRequest
+          ) -> tuple[PeerTable, np.ndarray, np.ndarray, list[str]] | None:
+    """The peer table, the rows of the sold names and of the allowed names the risk model covers, and those names.
+
+    ``None`` without a risk model or when a sold name is outside it.
+    """
+    model = request.risk_model
+    if model is None:
+        return None
+    idx = model.index()
+    if any(s not in idx for s in sold):
+        return None
+    cands = [c for c in request.allowed if c in idx]
+    return (PeerTable.of(model, request.sectors), np.array([idx[s] for s in sold], dtype=np.int64),
+            np.array([idx[c] for c in cands], dtype=np.int64), cands)
 
 
 @dataclass(frozen=True)

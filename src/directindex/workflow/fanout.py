@@ -77,91 +77,41 @@ def ordered(n: int, compute: Callable[[int], T], consume: Callable[[int, T], Non
     """``for k in range(n): consume(k, compute(k))``, with ``compute`` spread over ``workers`` processes.
 
     ``consume`` always runs in this process, in chunk order. ``compute`` must not depend on which
-    process runs it or on the chunks computed before it in that process.
+    process runs it or on the chunks computed before it in that process. This process computes a chunk
+    itself only when the next one to consume is not ready (see :class:`Ahead`).
     """
-    if workers <= 1 or n <= 1:
+    with Ahead(n, compute, workers, poll_seconds=poll_seconds) as results:
         for k in range(n):
-            consume(k, compute(k))
-        return
-    ctx = mp.get_context("fork")
-    counter = ctx.Value("i", 0)
-    results = ctx.Queue()
-    me = os.getpid()
-    procs = [ctx.Process(target=_work, args=(counter, results, n, compute, me), daemon=True,
-                         name=f"directindex-fanout-{i}") for i in range(workers - 1)]
-    for p in procs:
-        p.start()
-    ready: dict[int, tuple[bool, Any]] = {}
-
-    def take(timeout: float | None) -> bool:
-        # move what the workers have sent into ``ready``: waiting up to ``timeout`` for the first result
-        # (``None``: not at all), then what else is there already; whether anything came
-        got = False
-        while True:
-            try:
-                k, ok, value = results.get(timeout=timeout) if timeout is not None and not got else results.get_nowait()
-            except queue.Empty:
-                return got
-            ready[k] = (ok, value)
-            got = True
-
-    nxt = 0
-    try:
-        while nxt < n:
-            if nxt in ready:
-                ok, value = ready.pop(nxt)
-                if not ok:
-                    raise value
-                consume(nxt, value)
-                nxt += 1
-            elif take(None):
-                continue
-            elif (k_mine := _claim(counter, n)) is not None:  # nothing to write yet: compute a chunk here
-                try:
-                    ready[k_mine] = (True, compute(k_mine))
-                except Exception as exc:
-                    ready[k_mine] = (False, exc)
-            elif not take(poll_seconds) and not any(p.is_alive() for p in procs):
-                # every chunk is claimed and the worker computing the next one is gone (its last result,
-                # sent as it exited, is taken first)
-                if not take(poll_seconds) and nxt not in ready:
-                    codes = ", ".join(str(p.exitcode) for p in procs)
-                    raise RuntimeError(f"a worker of the run stopped before returning chunk {nxt} "
-                                       f"(exit codes {codes})")
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join()
-        results.close()
-        results.cancel_join_thread()
+            consume(k, next(results))
 
 
 class Ahead:
     """``compute(0), compute(1), ...`` in order, worked out ahead by forked workers while this process goes on.
 
     For a loop that needs a sequence of results it can compute up front but uses one at a time (the
-    backtest's quarterly risk models): ``next()`` returns result ``k`` once a worker has sent it; if it is
-    not there yet, this process computes the next unclaimed one itself rather than wait. With one process
-    (``workers <= 1``, no ``fork``, or inside a daemonic process) each is computed when asked for. Call
+    backtest's quarterly risk models, the daily run's chunks): ``next()`` returns result ``k`` once a
+    worker has sent it; if it is not there yet, this process computes the next unclaimed one itself rather
+    than wait. ``workers`` counts processes, this one included (``None``: :func:`available_workers`); with
+    one (or no ``fork``, or inside a daemonic process) each result is computed when asked for. Call
     :meth:`close` when done (or use it in a ``with`` block): the workers are stopped.
     """
 
-    def __init__(self, n: int, compute: Callable[[int], T], workers: int = 1, *, poll_seconds: float = 0.5):
+    def __init__(self, n: int, compute: Callable[[int], T], workers: int | None = 1, *,
+                 poll_seconds: float = 0.5):
         self.n, self.compute, self.poll_seconds = n, compute, poll_seconds
         self.next_k = 0
         self.ready: dict[int, tuple[bool, Any]] = {}
         self.procs: list[Any] = []
         self.counter: Any = None
         self.results: Any = None
-        if available_workers(workers, n) > 1:
+        count = available_workers(workers, n)
+        if count > 1:
             ctx = mp.get_context("fork")
             self.counter = ctx.Value("i", 0)
             self.results = ctx.Queue()
             me = os.getpid()
             self.procs = [ctx.Process(target=_work, args=(self.counter, self.results, n, compute, me), daemon=True,
-                                      name=f"directindex-ahead-{i}") for i in range(min(workers, n) - 1)]
+                                      name=f"directindex-fanout-{i}") for i in range(count - 1)]
             for p in self.procs:
                 p.start()
 
@@ -172,6 +122,10 @@ class Ahead:
         self.close()
 
     def _drain(self, timeout: float | None) -> None:
+        """Move what the workers have sent into ``ready``.
+
+        Waits up to ``timeout`` for the first result (``None``: not at all), then takes whatever else is there.
+        """
         try:
             while True:
                 k, ok, value = self.results.get(timeout=timeout) if timeout is not None else self.results.get_nowait()
@@ -192,7 +146,7 @@ class Ahead:
             if k in self.ready:
                 break
             mine = _claim(self.counter, self.n)
-            if mine is not None:
+            if mine is not None:  # nothing to hand out yet: compute one here
                 try:
                     self.ready[mine] = (True, self.compute(mine))
                 except Exception as exc:
@@ -200,9 +154,12 @@ class Ahead:
                 continue
             self._drain(self.poll_seconds)
             if k not in self.ready and not any(p.is_alive() for p in self.procs):
+                # every result is claimed and the worker computing this one is gone (its last result, sent
+                # as it exited, is taken first)
                 self._drain(self.poll_seconds)
                 if k not in self.ready:
-                    raise RuntimeError(f"a worker stopped before returning result {k}")
+                    codes = ", ".join(str(p.exitcode) for p in self.procs)
+                    raise RuntimeError(f"a worker stopped before returning result {k} (exit codes {codes})")
         ok, value = self.ready.pop(k)
         if not ok:
             raise value
