@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from directindex.construct import (
     SolverConfig,
     Tilt,
     TrackingErrorOptimizer,
+    Trade,
     staged_contributions,
 )
 from directindex.construct.problem import ParametrizedProblem
@@ -193,12 +195,17 @@ def test_te_budget_unreachable_with_tax_falls_back_to_min_te(market, opt, accoun
     assert any(a.code == "tracking_error_over_budget" for a in r.alerts)
 
 
-def test_relax_keeps_the_tax_objective_just_above_the_least_te_and_starts_from_the_floor_next_time(
+def trade_key(t: Trade) -> tuple[str, str, str | None, Decimal]:
+    return t.symbol, t.side, t.lot, t.quantity
+
+
+def test_relax_keeps_the_tax_objective_just_above_the_least_te_and_starts_from_the_floor_every_time(
     market, account, backend
 ) -> None:
     """``over_budget="relax"``: an unreachable budget gets the least TE the rest of the policy allows, then
-    the tax objective under a budget 10% above it (so less tax than minimum TE with tax ignored). The same
-    account over budget again skips the infeasible first solve."""
+    the tax objective under a budget 10% above it (so less tax than minimum TE with tax ignored). Every
+    rebalance finds the floor first, so the same account gets the same answer from the same number of solves
+    (no history of earlier rebalances changes what is solved)."""
     rm, uni, bench, prices = market
     policy = Policy(te_budget=1e-5, exclusions=Exclusions(symbols=("S003", "S020")))
     plain = TrackingErrorOptimizer(rm, uni).solve(bench, account, prices=prices, policy=policy)
@@ -210,8 +217,42 @@ def test_relax_keeps_the_tax_objective_just_above_the_least_te_and_starts_from_t
     assert floor is not None and floor > policy.te_budget
     assert first.solver_tracking_error <= floor * 1.10 + 1e-5
     assert first.tax_cost <= plain.tax_cost + 1e-9
+    assert first.solves >= 2  # the floor, then the tax objective under the relaxed budget (and any refinement)
     again = relaxed_opt.solve(bench, account, prices=prices, policy=policy)
-    assert again.status == "fallback_relaxed_te" and again.solves < first.solves
+    assert again.status == "fallback_relaxed_te" and again.solves == first.solves
+    assert [trade_key(t) for t in again.trades] == [trade_key(t) for t in first.trades]
+
+
+def test_the_direct_floor_matches_the_cvxpy_floor(market, account) -> None:
+    """The direct backend's minimum-TE floor (weight changes only, see ``DirectProblem._min_te``) is the same
+    optimum as the cvxpy lot-segment formulation with tax and costs off: the same least TE, reported in the
+    over-budget alert."""
+    rm, uni, bench, prices = market
+    policy = Policy(te_budget=1e-5, exclusions=Exclusions(symbols=("S003", "S020")), transaction_cost=0.001)
+    floors = []
+    for backend in ("cvxpy", "direct"):
+        opt = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(over_budget="relax", backend=backend))
+        r = opt.solve(bench, account, prices=prices, policy=policy)
+        floors.append(next(a for a in r.alerts if a.code == "tracking_error_over_budget").value)
+    assert floors[0] is not None and floors[1] is not None and floors[0] > 0
+    assert floors[1] == pytest.approx(floors[0], rel=1e-4)
+
+
+def test_relax_within_budget_takes_the_floor_then_the_ordinary_solve(market, account, backend) -> None:
+    """A budget the floor meets: the floor, then the ordinary tax-aware solve under the budget as given,
+    with the same trades as the raise-mode optimizer (which solves once)."""
+    rm, uni, bench, prices = market
+    policy = Policy(te_budget=0.05)
+    plain = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(backend=backend)).solve(
+        bench, account, prices=prices, policy=policy
+    )
+    relaxed = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(over_budget="relax", backend=backend)).solve(
+        bench, account, prices=prices, policy=policy
+    )
+    assert relaxed.status == plain.status == "optimal"
+    assert relaxed.solves == plain.solves + 1
+    assert relaxed.solver_tracking_error == pytest.approx(plain.solver_tracking_error, rel=1e-6, abs=1e-8)
+    assert [trade_key(t) for t in relaxed.trades] == [trade_key(t) for t in plain.trades]
 
 
 def test_hold_only_names_are_not_bought(market, opt, account) -> None:

@@ -24,6 +24,7 @@ Clarabel's form: minimize ``x'Px/2 + q'x`` subject to ``A x + s = b``, ``s`` in 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import clarabel
 import numpy as np
@@ -84,6 +85,10 @@ class DirectProblem:
         s_cap = np.bincount(var_of_seg, weights=caps[is_, ks], minlength=ns) if ns else np.zeros(0)
         s_tax = tax_all[is_[first], ks[first]] if ns else np.zeros(0)
         s_gain = gain_all[is_[first], ks[first]] if ns else np.zeros(0)
+        cost = np.asarray(d.transaction_cost, float)
+        if (not np.any(tax_all) and not np.any(cost) and d.max_turnover >= NEVER and not gain_on
+                and d.te_budget_sq >= NEVER):
+            return self._min_te(d, t0, h, b, caps, ib, s_name, s_cap, buy_caps, upper, lower, tolerance, max_iter)
         nb = len(ib)
         nt = nb + ns  # trade variables
         names = np.concatenate([ib, s_name]).astype(np.int64)
@@ -111,7 +116,6 @@ class DirectProblem:
         diag = np.concatenate([np.zeros(nt), 2.0 * dvar[mv], np.full(k, 2.0)])
         on = np.flatnonzero(diag)  # a diagonal P without its zeros (as sp.diags builds it, five times faster)
         P = sp.csc_matrix((diag[on], on, np.r_[0, np.cumsum(diag != 0)]), shape=(nx, nx))
-        cost = np.asarray(d.transaction_cost, float)
         q = np.concatenate([cost[ib], s_tax + cost[s_name], 2.0 * dvar[mv] * ab[mv], np.zeros(k)])
         constant = float(ab @ (dvar * ab))
 
@@ -133,16 +137,7 @@ class DirectProblem:
         A.extend(np.arange(ns), nb + np.arange(ns), np.ones(ns), s_cap)  # sell <= caps
         capped = np.flatnonzero(buy_caps[ib] < NEVER)
         A.extend(np.arange(len(capped)), capped, np.ones(len(capped)), buy_caps[ib][capped])  # buy <= caps
-        if self.structure.sectors:
-            sec = self.membership @ h
-            SM = self.membership[:, mv]
-            A.dense(SM, c0, np.asarray(d.sector_upper, float) - sec)
-            A.dense(-SM, c0, sec - np.asarray(d.sector_lower, float))
-        if self.structure.tilts:
-            Z = np.asarray(d.tilt_scores, float)
-            za = Z @ ab
-            A.dense(Z[:, mv], c0, np.asarray(d.tilt_upper, float) - za)
-            A.dense(-Z[:, mv], c0, za - np.asarray(d.tilt_lower, float))
+        self._policy_rows(A, d, h, ab, mv, c0)
         if d.max_turnover < NEVER:
             A.dense(np.full((1, nt), 0.5), 0, np.array([d.max_turnover]))
         if gain_on:
@@ -158,21 +153,7 @@ class DirectProblem:
                      np.array([float(np.sqrt(np.sum((sd[fixed] * ab[fixed]) ** 2)))]))
             cones.append(clarabel.SecondOrderConeT(A.n - soc))
         Amat, bvec = A.build()
-
-        settings = clarabel.DefaultSettings()
-        settings.verbose = False
-        for name, value in solver_options("CLARABEL", tolerance, max_iter).items():  # as through cvxpy
-            setattr(settings, name, value)
-        settings.direct_solve_method = self.linear_solver
-        # Without iterative refinement an iteration costs about a third less and the answers agree to the
-        # tolerance; the few problems that then stall (InsufficientProgress) are solved again with it.
-        settings.iterative_refinement_enable = self.refine
-        sol = clarabel.DefaultSolver(P, q, Amat, bvec, cones, settings).solve()
-        status, message = _status(sol.status)
-        if status == "solver_error" and not self.refine:
-            settings.iterative_refinement_enable = True
-            sol = clarabel.DefaultSolver(P, q, Amat, bvec, cones, settings).solve()
-            status, message = _status(sol.status)
+        sol, status, message = self._clarabel(P, q, Amat, bvec, cones, tolerance, max_iter)
         if status != "optimal":
             return SolveOutcome.failed(n, kseg, status, message, time.perf_counter() - t0)
         x = np.clip(np.asarray(sol.x, dtype=float)[:nt], 0.0, None)
@@ -188,6 +169,95 @@ class DirectProblem:
         a = w - b
         te_sq = float(np.sum((X @ a) ** 2) + np.sum((sd * a) ** 2))
         objective = float(sol.obj_val) + constant
+        return SolveOutcome(status, w, buy, sell, objective, te_sq, time.perf_counter() - t0, message)
+
+
+    def _policy_rows(self, A: _Rows, d: SolveInputs, h: FloatArray, ab: FloatArray, mv: np.ndarray, c0: int) -> None:
+        """Sector and tilt bands: dense rows over the moving names' weight changes (columns from ``c0``)."""
+        if self.structure.sectors:
+            sec = self.membership @ h
+            SM = self.membership[:, mv]
+            A.dense(SM, c0, np.asarray(d.sector_upper, float) - sec)
+            A.dense(-SM, c0, sec - np.asarray(d.sector_lower, float))
+        if self.structure.tilts:
+            Z = np.asarray(d.tilt_scores, float)
+            za = Z @ ab
+            A.dense(Z[:, mv], c0, np.asarray(d.tilt_upper, float) - za)
+            A.dense(-Z[:, mv], c0, za - np.asarray(d.tilt_lower, float))
+
+    def _clarabel(self, P: sp.csc_matrix, q: FloatArray, A: sp.csc_matrix, b: FloatArray, cones: list[object],
+                  tolerance: float, max_iter: int) -> tuple[Any, str, str]:
+        settings = clarabel.DefaultSettings()
+        settings.verbose = False
+        for name, value in solver_options("CLARABEL", tolerance, max_iter).items():  # as through cvxpy
+            setattr(settings, name, value)
+        settings.direct_solve_method = self.linear_solver
+        # Without iterative refinement an iteration costs about a third less and the answers agree to the
+        # tolerance; the few problems that then stall (InsufficientProgress) are solved again with it.
+        settings.iterative_refinement_enable = self.refine
+        sol = clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
+        status, message = _status(sol.status)
+        if status == "solver_error" and not self.refine:
+            settings.iterative_refinement_enable = True
+            sol = clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
+            status, message = _status(sol.status)
+        return sol, status, message
+
+    def _min_te(self, d: SolveInputs, t0: float, h: FloatArray, b: FloatArray, caps: FloatArray, ib: np.ndarray,
+                s_name: np.ndarray, s_cap: np.ndarray, buy_caps: FloatArray, upper: FloatArray,
+                lower: FloatArray, tolerance: float, max_iter: int) -> SolveOutcome:
+        """Minimum tracking error with no tax and no costs (the floor of the budget), in the weight changes alone.
+
+        Nothing then tells a buy from a sale but its sign, so each name that can trade is one variable
+        ``c_i`` in ``[max(lower - h, -sellable), min(upper - h, buyable)]``: a third of the variables and
+        rows of the full problem. A sale relieves the name's segments in order, as a merged variable does.
+        """
+        n, kseg = self.structure.n, self.structure.segments
+        sellable = np.zeros(n)
+        np.add.at(sellable, s_name, s_cap)
+        buyable = np.zeros(n)
+        buyable[ib] = np.where(buy_caps[ib] < NEVER, buy_caps[ib], NEVER)
+        moving = (sellable > 0) | (buyable > 0)
+        mv = np.flatnonzero(moving)
+        nm = len(mv)
+        fixed = ~moving
+        if np.any(h[fixed] > upper[fixed] + FIXED_TOL) or np.any(h[fixed] < lower[fixed] - FIXED_TOL):
+            return SolveOutcome.failed(n, kseg, "infeasible", "a name that cannot trade is outside its bounds",
+                                       time.perf_counter() - t0)
+        X = np.asarray(d.factor_loadings, float)
+        k = X.shape[0]
+        ab = h - b
+        sd = np.asarray(d.specific_sd, float)
+        dvar = sd**2
+        diag = np.concatenate([2.0 * dvar[mv], np.full(k, 2.0)])
+        on = np.flatnonzero(diag)
+        P = sp.csc_matrix((diag[on], on, np.r_[0, np.cumsum(diag != 0)]), shape=(nm + k, nm + k))
+        q = np.concatenate([2.0 * dvar[mv] * ab[mv], np.zeros(k)])
+        A = _Rows(nm + k)
+        # zero cone: y - X c = X ab ; sum(c) = invested - sum(h)
+        A.dense(np.hstack([-X[:, mv], np.eye(k)]), 0, X @ ab)
+        A.extend(np.zeros(nm, dtype=np.int64), np.arange(nm), np.ones(nm), np.array([d.invested - h.sum()]))
+        n_zero = A.n
+        hi = np.minimum(upper[mv] - h[mv], buyable[mv])
+        lo = np.maximum(lower[mv] - h[mv], -sellable[mv])
+        A.extend(np.arange(nm), np.arange(nm), np.ones(nm), hi)
+        A.extend(np.arange(nm), np.arange(nm), -np.ones(nm), -lo)
+        self._policy_rows(A, d, h, ab, mv, 0)
+        Amat, bvec = A.build()
+        cones: list[object] = [clarabel.ZeroConeT(n_zero), clarabel.NonnegativeConeT(A.n - n_zero)]
+        sol, status, message = self._clarabel(P, q, Amat, bvec, cones, tolerance, max_iter)
+        if status != "optimal":
+            return SolveOutcome.failed(n, kseg, status, message, time.perf_counter() - t0)
+        c = np.zeros(n)
+        c[mv] = np.clip(np.asarray(sol.x, dtype=float)[:nm], lo, hi)
+        buy = np.clip(c, 0.0, None)
+        sold = np.clip(-c, 0.0, None)
+        before = np.cumsum(caps, axis=1) - caps  # each segment relieved after the ones before it
+        sell = np.clip(sold[:, None] - before, 0.0, caps)
+        w = h + buy - sell.sum(axis=1)
+        a = w - b
+        te_sq = float(np.sum((X @ a) ** 2) + np.sum((sd * a) ** 2))
+        objective = float(sol.obj_val) + float(ab @ (dvar * ab))
         return SolveOutcome(status, w, buy, sell, objective, te_sq, time.perf_counter() - t0, message)
 
 

@@ -144,7 +144,6 @@ class TrackingErrorOptimizer:
         self.policy = policy or Policy()
         self.solver = solver or SolverConfig()
         self.problems: dict[Structure, ParametrizedProblem | DirectProblem] = {}
-        self._over_budget_accounts: set[str] = set()  # accounts whose last rebalance could not meet their TE budget
         # the last solve's lot records as floats (see lots.price_holdings): a backtest passes the same records again
         self._lot_floats: dict[int, tuple[Lot, float, float, int, int]] = {}
         self._membership = universe.sector_matrix()
@@ -201,14 +200,14 @@ class TrackingErrorOptimizer:
 
         tax_on, te_on, status = True, case.segments > 0, "optimal"
         relax = te_on and self.solver.over_budget == "relax"
-        # an account that was over budget last time usually still is: find the floor first rather than
-        # paying for an infeasible solve (an interior-point method takes longest to prove infeasibility)
+        # the floor first: minimum TE without tax or costs is a third of the problem (see DirectProblem) and
+        # costs less than an infeasible solve would (an interior-point method takes longest to prove
+        # infeasibility); within budget, the ordinary solve below
         floor: tuple[SolveOutcome, SolveInputs] | None = None
-        if relax and case.account in self._over_budget_accounts:
+        if relax:
             floor = run(bounds, False, False)
             if floor[0].status == "optimal" and floor[0].te_sq <= policy.te_budget**2 * (1 - 1e-6):
-                self._over_budget_accounts.discard(case.account)
-                floor = None  # within budget again: the ordinary solve below
+                floor = None
         if floor is None:
             out, d = run(bounds, tax_on, te_on)
         if relax and (floor is not None or out.status != "optimal"):
@@ -216,7 +215,6 @@ class TrackingErrorOptimizer:
             floor = floor or run(bounds, False, False)
             out, d = floor
             if floor[0].status == "optimal":
-                self._over_budget_accounts.add(case.account)
                 te_floor = math.sqrt(max(floor[0].te_sq, 0.0))
                 working = replace(policy, te_budget=te_floor * (1 + self.solver.relax_slack) + 1e-6)
                 out, d = run(bounds, tax_on, te_on)
@@ -406,7 +404,9 @@ class TrackingErrorOptimizer:
             lot_tax=(case.tax if policy.loss_credit else np.clip(case.tax, 0.0, None))
             * (policy.tax_aversion if tax_on else 0.0),
             lot_gain=case.gain,
-            transaction_cost=np.full(n, float(policy.transaction_cost)),
+            # a minimum-TE rebalance (the floor of the budget) is the least TE the policy allows: costs aside
+            transaction_cost=np.full(n, float(policy.transaction_cost) if tax_on or te_on or not case.segments
+                                     else 0.0),
             max_turnover=OFF if policy.max_turnover is None else float(policy.max_turnover),
             gain_budget=OFF if policy.gain_budget is None else float(policy.gain_budget) / value,
             te_budget_sq=policy.te_budget**2 if te_on else OFF,
