@@ -95,12 +95,10 @@ class DirectProblem:
         signs = np.concatenate([np.ones(nb), -np.ones(ns)])
         moving = np.zeros(n, dtype=bool)
         moving[names] = True
-        mv = np.flatnonzero(moving)
+        if _fixed_outside(moving, h, upper, lower):
+            return SolveOutcome.failed(n, kseg, "infeasible", FIXED_OUTSIDE, time.perf_counter() - t0)
+        mv, fixed = np.flatnonzero(moving), ~moving
         nm = len(mv)
-        fixed = ~moving
-        if np.any(h[fixed] > upper[fixed] + FIXED_TOL) or np.any(h[fixed] < lower[fixed] - FIXED_TOL):
-            return SolveOutcome.failed(n, kseg, "infeasible", "a name that cannot trade is outside its bounds",
-                                       time.perf_counter() - t0)
         X = np.asarray(d.factor_loadings, float)
         k = X.shape[0]
         # variables: trades (nt), then c = the change in each moving name's weight (nm), then y = X a (k)
@@ -218,12 +216,10 @@ class DirectProblem:
         buyable = np.zeros(n)
         buyable[ib] = np.where(buy_caps[ib] < NEVER, buy_caps[ib], NEVER)
         moving = (sellable > 0) | (buyable > 0)
+        if _fixed_outside(moving, h, upper, lower):
+            return SolveOutcome.failed(n, kseg, "infeasible", FIXED_OUTSIDE, time.perf_counter() - t0)
         mv = np.flatnonzero(moving)
         nm = len(mv)
-        fixed = ~moving
-        if np.any(h[fixed] > upper[fixed] + FIXED_TOL) or np.any(h[fixed] < lower[fixed] - FIXED_TOL):
-            return SolveOutcome.failed(n, kseg, "infeasible", "a name that cannot trade is outside its bounds",
-                                       time.perf_counter() - t0)
         X = np.asarray(d.factor_loadings, float)
         k = X.shape[0]
         ab = h - b
@@ -259,6 +255,15 @@ class DirectProblem:
         te_sq = float(np.sum((X @ a) ** 2) + np.sum((sd * a) ** 2))
         objective = float(sol.obj_val) + float(ab @ (dvar * ab))
         return SolveOutcome(status, w, buy, sell, objective, te_sq, time.perf_counter() - t0, message)
+
+
+FIXED_OUTSIDE = "a name that cannot trade is outside its bounds"
+
+
+def _fixed_outside(moving: np.ndarray, h: FloatArray, upper: FloatArray, lower: FloatArray) -> bool:
+    """Whether a name that cannot trade holds a weight outside its bounds (then no portfolio is feasible)."""
+    fixed = ~moving
+    return bool(np.any(h[fixed] > upper[fixed] + FIXED_TOL) or np.any(h[fixed] < lower[fixed] - FIXED_TOL))
 
 
 class _Rows:
