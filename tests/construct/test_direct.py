@@ -43,17 +43,25 @@ def both(d: SolveInputs, membership: np.ndarray, sectors: int = G, tilts: int = 
 
 
 @pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("limits", ["all", "none", "te_only"])
-def test_direct_matches_cvxpy(seed: int, limits: str) -> None:
+@pytest.mark.parametrize("limits", ["all", "none", "te_only", "floor"])
+def test_direct_matches_cvxpy(seed: int, limits: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``floor``: minimum TE with no tax, no costs and no limits, which the direct problem solves in the
+    weight changes alone (``DirectProblem._min_te``)."""
     rng = np.random.default_rng(100 + seed)
     d, membership, cov = random_inputs(rng)
     d = sparse_case(d, rng)
     d = replace(d, sector_lower=np.zeros(G), sector_upper=np.ones(G), te_budget_sq=0.06**2)
-    if limits == "none":
+    if limits in ("none", "floor"):
         d = replace(d, te_budget_sq=OFF, gain_budget=OFF, max_turnover=OFF)
     elif limits == "te_only":
         d = replace(d, gain_budget=OFF, max_turnover=OFF)
+    if limits == "floor":
+        d = replace(d, lot_tax=np.zeros_like(d.lot_tax), transaction_cost=np.zeros_like(d.transaction_cost))
+    floors: list[bool] = []
+    min_te = DirectProblem._min_te
+    monkeypatch.setattr(DirectProblem, "_min_te", lambda self, *a, **k: floors.append(True) or min_te(self, *a, **k))
     ref, new = both(d, membership)
+    assert bool(floors) == (limits == "floor")
     assert ref.status == new.status
     if ref.status != "optimal":
         return

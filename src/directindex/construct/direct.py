@@ -86,9 +86,10 @@ class DirectProblem:
         s_tax = tax_all[is_[first], ks[first]] if ns else np.zeros(0)
         s_gain = gain_all[is_[first], ks[first]] if ns else np.zeros(0)
         cost = np.asarray(d.transaction_cost, float)
+        sellable = np.asarray(np.bincount(s_name, weights=s_cap, minlength=n), dtype=float)  # per name
         if (not np.any(tax_all) and not np.any(cost) and d.max_turnover >= NEVER and not gain_on
                 and d.te_budget_sq >= NEVER):
-            return self._min_te(d, t0, h, b, caps, ib, s_name, s_cap, buy_caps, upper, lower, tolerance, max_iter)
+            return self._min_te(d, t0, h, b, caps, ib, sellable, buy_caps, upper, lower, tolerance, max_iter)
         nb = len(ib)
         nt = nb + ns  # trade variables
         names = np.concatenate([ib, s_name]).astype(np.int64)
@@ -111,9 +112,7 @@ class DirectProblem:
         dvar = sd**2
 
         # objective: y'y + a'Da + tax.sell + cost.(buy + sold)
-        diag = np.concatenate([np.zeros(nt), 2.0 * dvar[mv], np.full(k, 2.0)])
-        on = np.flatnonzero(diag)  # a diagonal P without its zeros (as sp.diags builds it, five times faster)
-        P = sp.csc_matrix((diag[on], on, np.r_[0, np.cumsum(diag != 0)]), shape=(nx, nx))
+        P = _diagonal(np.concatenate([np.zeros(nt), 2.0 * dvar[mv], np.full(k, 2.0)]))
         q = np.concatenate([cost[ib], s_tax + cost[s_name], 2.0 * dvar[mv] * ab[mv], np.zeros(k)])
         constant = float(ab @ (dvar * ab))
 
@@ -127,8 +126,6 @@ class DirectProblem:
         # nonnegative cone, each row r: (A x)_r <= rhs_r
         up = np.flatnonzero(upper[mv] < NEVER)
         A.extend(np.arange(len(up)), c0 + up, np.ones(len(up)), upper[mv][up] - h[mv][up])
-        sellable = np.zeros(n)
-        np.add.at(sellable, s_name, s_cap)
         lo = np.flatnonzero(lower[mv] > h[mv] - sellable[mv] - FIXED_TOL)  # only where the floor can bind
         A.extend(np.arange(len(lo)), c0 + lo, -np.ones(len(lo)), h[mv][lo] - lower[mv][lo])
         A.extend(np.arange(nt), np.arange(nt), -np.ones(nt), np.zeros(nt))  # buy >= 0, sell >= 0
@@ -163,11 +160,7 @@ class DirectProblem:
         sell = np.zeros((n, kseg))
         if ns:
             sell[is_, ks] = np.clip(x[nb:][var_of_seg] - before, 0.0, seg_cap)
-        w = h + buy - sell.sum(axis=1)
-        a = w - b
-        te_sq = float(np.sum((X @ a) ** 2) + np.sum((sd * a) ** 2))
-        objective = float(sol.obj_val) + constant
-        return SolveOutcome(status, w, buy, sell, objective, te_sq, time.perf_counter() - t0, message)
+        return _outcome(h, b, buy, sell, X, sd, float(sol.obj_val) + constant, t0, message)
 
 
     def _policy_rows(self, A: _Rows, d: SolveInputs, h: FloatArray, ab: FloatArray, mv: np.ndarray, c0: int) -> None:
@@ -202,8 +195,8 @@ class DirectProblem:
         return sol, status, message
 
     def _min_te(self, d: SolveInputs, t0: float, h: FloatArray, b: FloatArray, caps: FloatArray, ib: np.ndarray,
-                s_name: np.ndarray, s_cap: np.ndarray, buy_caps: FloatArray, upper: FloatArray,
-                lower: FloatArray, tolerance: float, max_iter: int) -> SolveOutcome:
+                sellable: FloatArray, buy_caps: FloatArray, upper: FloatArray, lower: FloatArray,
+                tolerance: float, max_iter: int) -> SolveOutcome:
         """Minimum tracking error with no tax and no costs (the floor of the budget), in the weight changes alone.
 
         Nothing then tells a buy from a sale but its sign, so each name that can trade is one variable
@@ -211,10 +204,8 @@ class DirectProblem:
         rows of the full problem. A sale relieves the name's segments in order, as a merged variable does.
         """
         n, kseg = self.structure.n, self.structure.segments
-        sellable = np.zeros(n)
-        np.add.at(sellable, s_name, s_cap)
         buyable = np.zeros(n)
-        buyable[ib] = np.where(buy_caps[ib] < NEVER, buy_caps[ib], NEVER)
+        buyable[ib] = np.minimum(buy_caps[ib], NEVER)
         moving = (sellable > 0) | (buyable > 0)
         if _fixed_outside(moving, h, upper, lower):
             return SolveOutcome.failed(n, kseg, "infeasible", FIXED_OUTSIDE, time.perf_counter() - t0)
@@ -225,9 +216,7 @@ class DirectProblem:
         ab = h - b
         sd = np.asarray(d.specific_sd, float)
         dvar = sd**2
-        diag = np.concatenate([2.0 * dvar[mv], np.full(k, 2.0)])
-        on = np.flatnonzero(diag)
-        P = sp.csc_matrix((diag[on], on, np.r_[0, np.cumsum(diag != 0)]), shape=(nm + k, nm + k))
+        P = _diagonal(np.concatenate([2.0 * dvar[mv], np.full(k, 2.0)]))
         q = np.concatenate([2.0 * dvar[mv] * ab[mv], np.zeros(k)])
         A = _Rows(nm + k)
         # zero cone: y - X c = X ab ; sum(c) = invested - sum(h)
@@ -250,14 +239,25 @@ class DirectProblem:
         sold = np.clip(-c, 0.0, None)
         before = np.cumsum(caps, axis=1) - caps  # each segment relieved after the ones before it
         sell = np.clip(sold[:, None] - before, 0.0, caps)
-        w = h + buy - sell.sum(axis=1)
-        a = w - b
-        te_sq = float(np.sum((X @ a) ** 2) + np.sum((sd * a) ** 2))
-        objective = float(sol.obj_val) + float(ab @ (dvar * ab))
-        return SolveOutcome(status, w, buy, sell, objective, te_sq, time.perf_counter() - t0, message)
+        return _outcome(h, b, buy, sell, X, sd, float(sol.obj_val) + float(ab @ (dvar * ab)), t0, message)
 
 
 FIXED_OUTSIDE = "a name that cannot trade is outside its bounds"
+
+
+def _diagonal(diag: FloatArray) -> sp.csc_matrix:
+    """A diagonal P without its zeros (as ``sp.diags`` builds it, five times faster)."""
+    on = np.flatnonzero(diag)
+    return sp.csc_matrix((diag[on], on, np.r_[0, np.cumsum(diag != 0)]), shape=(len(diag), len(diag)))
+
+
+def _outcome(h: FloatArray, b: FloatArray, buy: FloatArray, sell: FloatArray, X: FloatArray, sd: FloatArray,
+             objective: float, t0: float, message: str) -> SolveOutcome:
+    """An optimal solve's weights and their TE, recomputed from the trades (not read off the solver)."""
+    w = h + buy - sell.sum(axis=1)
+    a = w - b
+    te_sq = float(np.sum((X @ a) ** 2) + np.sum((sd * a) ** 2))
+    return SolveOutcome("optimal", w, buy, sell, objective, te_sq, time.perf_counter() - t0, message)
 
 
 def _fixed_outside(moving: np.ndarray, h: FloatArray, upper: FloatArray, lower: FloatArray) -> bool:

@@ -200,19 +200,16 @@ class TrackingErrorOptimizer:
 
         tax_on, te_on, status = True, case.segments > 0, "optimal"
         relax = te_on and self.solver.over_budget == "relax"
-        # the floor first: minimum TE without tax or costs is a third of the problem (see DirectProblem) and
-        # costs less than an infeasible solve would (an interior-point method takes longest to prove
-        # infeasibility); within budget, the ordinary solve below
-        floor: tuple[SolveOutcome, SolveInputs] | None = None
-        if relax:
-            floor = run(bounds, False, False)
-            if floor[0].status == "optimal" and floor[0].te_sq <= policy.te_budget**2 * (1 - 1e-6):
-                floor = None
-        if floor is None:
+        # the floor first: minimum TE without tax or costs is a third of the problem on the direct backend (see
+        # DirectProblem) and costs less than an infeasible solve would (an interior-point method takes longest
+        # to prove infeasibility); within budget, the ordinary solve follows
+        floor = run(bounds, False, False) if relax else None
+        within = (floor is not None and floor[0].status == "optimal"
+                  and floor[0].te_sq <= policy.te_budget**2 * (1 - 1e-6))
+        if floor is None or within:
             out, d = run(bounds, tax_on, te_on)
-        if relax and (floor is not None or out.status != "optimal"):
+        if floor is not None and (not within or out.status != "optimal"):
             # the least TE the rest of the policy allows, then the tax objective within a little of it
-            floor = floor or run(bounds, False, False)
             out, d = floor
             if floor[0].status == "optimal":
                 te_floor = math.sqrt(max(floor[0].te_sq, 0.0))
