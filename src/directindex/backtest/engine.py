@@ -42,6 +42,7 @@ from directindex.construct import (
 from directindex.harvest.replace import PeerReplacer, PeerTable, ReplacementRequest
 from directindex.harvest.scan import NEVER, WINDOW_DAYS, Thresholds, scan
 from directindex.ledger import Account, AccountType, Action, LedgerResult, Security, Transaction, book
+from directindex.ledger.book import build_transactions
 from directindex.ledger.view import LotTable
 from directindex.market.risk import FactorRiskModel
 from directindex.market.riskmodel import estimate_factor_model
@@ -367,7 +368,8 @@ class Simulation:
             ScanHarvester(config) if config.harvest_cadence != "never" else None)
         self.state = LotState(config.account)
         self.cash = 0.0
-        self.transactions: list[Transaction] = []
+        self._transactions: list[Transaction] = []  # see transactions
+        self._log: list[tuple[object, ...]] = []  # logged rows not yet made records, Transaction's fields in order
         self._booked: tuple[tuple[date | None, int], LedgerResult] | None = None  # see book()
         self.reasons: dict[str, str] = {}
         self.last_loss = np.full(len(labels), NEVER, dtype=np.int64)
@@ -390,15 +392,28 @@ class Simulation:
     # -- booking --------------------------------------------------------------------------------------
 
     def _tx(self, on: date, action: Action, j: int, qty: float, price: float, fee: float, lot: str | None,
-            reason: str, **extra: object) -> Transaction:
+            reason: str) -> str:
+        """Log a trade; returns its lot (a buy opens the lot named after the transaction)."""
         self._seq += 1
         tid = f"T{self._seq:07d}"
-        tx = Transaction(id=tid, date=on, account=self.config.account, action=action, symbol=self.market.symbols[j],
-                         quantity=qty_decimal(qty), price=_dec_price(price), fees=Decimal(f"{fee:.2f}"),
-                         lot=lot if lot is not None else (tid if action is Action.BUY else None), **extra)  # type: ignore[arg-type]  # noqa: E501
-        self.transactions.append(tx)
+        lot = lot if lot is not None else (tid if action is Action.BUY else None)
+        self._log.append((tid, on, self.config.account, action, self.market.symbols[j], qty_decimal(qty),
+                          _dec_price(price), Decimal(f"{fee:.2f}"), lot, None, None, None, None))
         self.reasons[tid] = reason
-        return tx
+        return lot or tid
+
+    @property
+    def transactions(self) -> list[Transaction]:
+        """Every transaction so far, in booking order.
+
+        Trades are logged as field tuples and made ``Transaction`` records here, column by column, when the
+        ledger or the caller first reads them (``build_transactions``: the constructor's checks over whole
+        columns); the same records either way.
+        """
+        if self._log:
+            self._transactions += build_transactions(list(zip(*self._log, strict=True)))
+            self._log.clear()
+        return self._transactions
 
     def _sell(self, on: date, row: int, qty: float, price: float, reason: str) -> None:
         j = int(self.state.sym[row])
@@ -423,8 +438,8 @@ class Simulation:
         fee = cents(qty * px * self.config.trading_cost)
         cost = cents(qty * px + fee)
         self.cash -= cost
-        tx = self._tx(on, Action.BUY, j, qty, px, fee, None, reason)
-        self.state.add(j, qty, cost, on, tx.lot or tx.id)
+        lot = self._tx(on, Action.BUY, j, qty, px, fee, None, reason)
+        self.state.add(j, qty, cost, on, lot)
         self.last_buy[self.group_of[j]] = on.toordinal()
         if reason == "funding":
             self._today_funding += qty * px
@@ -459,7 +474,7 @@ class Simulation:
 
     def book(self, as_of: date | None = None) -> LedgerResult:
         """The real ledger over every transaction so far (the same date and history again is not re-booked)."""
-        key = (as_of, len(self.transactions))
+        key = (as_of, self._seq)
         if self._booked is not None and self._booked[0] == key:
             return self._booked[1]
         result = book(self.transactions, self.accounts, self.securities, as_of=as_of).raise_errors()
@@ -508,10 +523,9 @@ class Simulation:
                 j = self.market.symbols.index(lot.symbol)
                 self._seq += 1
                 tid = f"T{self._seq:07d}"
-                self.transactions.append(Transaction(
-                    id=tid, date=on, account=cfg.account, action=Action.TRANSFER_IN, symbol=lot.symbol,
-                    quantity=qty_decimal(lot.quantity), price=Decimal(0), basis=Decimal(f"{lot.basis:.2f}"),
-                    acquired=lot.acquired, lot=f"INKIND-{k}"))
+                self._log.append((tid, on, cfg.account, Action.TRANSFER_IN, lot.symbol, qty_decimal(lot.quantity),
+                                  Decimal(0), Decimal(0), f"INKIND-{k}", lot.acquired, Decimal(f"{lot.basis:.2f}"),
+                                  None, None))
                 self.reasons[tid] = "funding"
                 self.state.add(j, lot.quantity, lot.basis, lot.acquired, f"INKIND-{k}")
                 # the lot's market value is money coming in, not a return earned on the first day
@@ -551,9 +565,10 @@ class Simulation:
         te = np.full(n_days, np.nan)
         checks: list[LedgerCheck] = []
         last_refresh = last_rebalance = t0
+        days = [d.date() for d in mk.dates[t0: t1 + 2]]  # one more: the day after the last, when there is one
         for k in range(n_days):
             t = t0 + k
-            on = mk.dates[t].date()
+            on = days[k]
             self._today_bought = self._today_sold = self._today_funding = 0.0
             prices = mk.close[t]
             priced = np.nan_to_num(prices, nan=0.0)  # for values and weights: no price counts as zero
@@ -567,9 +582,8 @@ class Simulation:
                     self.state.split(int(j), ratio)
                     self._seq += 1
                     tid = f"T{self._seq:07d}"
-                    self.transactions.append(Transaction(
-                        id=tid, date=on, account=cfg.account, action=Action.SPLIT, symbol=mk.symbols[j],
-                        ratio=Decimal(repr(ratio))))
+                    self._log.append((tid, on, cfg.account, Action.SPLIT, mk.symbols[j], Decimal(0), Decimal(0),
+                                      Decimal(0), None, None, None, Decimal(repr(ratio)), None))
                     self.reasons[tid] = "split"
                 self.cash += float(self.state.shares(mk.n) @ mk.dividend[t])
             if t - last_refresh >= cfg.risk_refresh_days:
@@ -611,7 +625,7 @@ class Simulation:
                 te[k] = float(self.risk_model.tracking_error(self._weights(priced), mk.benchmark_weights(t))[0])
             value[k] = self.cash + float(self.state.shares(mk.n) @ priced)
             bought[k], sold[k], funding[k] = self._today_bought, self._today_sold, self._today_funding
-            last_of_year = k == n_days - 1 or mk.dates[t + 1].year != mk.dates[t].year
+            last_of_year = k == n_days - 1 or days[k + 1].year != on.year
             if last_of_year and (cfg.ledger_check == "yearly" or k == n_days - 1):
                 checks.append(self.check(on))
             if self.progress is not None:
