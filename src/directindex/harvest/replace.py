@@ -251,8 +251,10 @@ def _best(matrix: FloatArray, rank: np.ndarray, size: int) -> np.ndarray:
     if matrix.shape[1] <= 4 * k or not np.isfinite(matrix).all():
         return np.lexsort((np.broadcast_to(rank, matrix.shape), -matrix), axis=-1)[:, :k]
     kth = -np.partition(-matrix, k - 1, axis=1)[:, k - 1]
-    out = np.empty((matrix.shape[0], k), dtype=np.int64)
-    for r in range(matrix.shape[0]):
-        near = np.flatnonzero(matrix[r] >= kth[r])
-        out[r] = near[np.lexsort((rank[near], -matrix[r, near]))[:k]]
-    return out
+    # every row's entries at or above its k-th highest (k of them, more on ties), sorted as one array by
+    # (row, -score, rank): each row's first k are its best
+    r, c = np.nonzero(matrix >= kth[:, None])
+    o = np.lexsort((rank[c], -matrix[r, c], r))
+    r, c = r[o], c[o]
+    pos = np.arange(len(r)) - np.searchsorted(r, np.arange(matrix.shape[0]))[r]
+    return c[pos < k].reshape(matrix.shape[0], k).astype(np.int64)
