@@ -333,8 +333,11 @@ def _dec_price(p: float) -> Decimal:
 
 
 def _price4(p: float) -> float:
-    """The price a trade books, to four places, as a float (``float(_dec_price(p))`` without a Decimal)."""
-    return float(f"{p:.4f}")
+    """The price a trade books, to four places, as a float: ``float(_dec_price(p))`` without a Decimal.
+
+    ``round`` keeps the same correctly rounded decimal digits that formatting writes, without a string.
+    """
+    return round(float(p), 4)
 
 
 class Simulation:
@@ -580,13 +583,14 @@ class Simulation:
         checks: list[LedgerCheck] = []
         last_refresh = last_rebalance = t0
         days = [d.date() for d in mk.dates[t0: t1 + 2]]  # one more: the day after the last, when there is one
+        closes = mk.close[t0: t1 + 1]
+        zero_filled = np.nan_to_num(closes, nan=0.0)  # for values and weights: no price counts as zero
+        trading = mk.alive[t0: t1 + 1] & np.isfinite(closes)
         for k in range(n_days):
             t = t0 + k
             on = days[k]
             self._today_bought = self._today_sold = self._today_funding = 0.0
-            prices = mk.close[t]
-            priced = np.nan_to_num(prices, nan=0.0)  # for values and weights: no price counts as zero
-            tradable = mk.alive[t] & np.isfinite(prices)
+            prices, priced, tradable = closes[k], zero_filled[k], trading[k]
             if k > 0:
                 b_prev = mk.benchmark_weights(t - 1)
                 bench_r[k] = float(b_prev @ mk.returns[t])
