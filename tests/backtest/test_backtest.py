@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from directindex.backtest import BASELINES, YEAR_KEYS, BacktestConfig, BacktestMarket, run_backtest, synthetic_market
@@ -327,3 +329,13 @@ def test_gain_budget_unwinds_a_concentrated_position_gradually(small: tuple[Back
     assert lt_free > 40_000  # unconstrained: most of the position goes to meet the budget
     assert lt_capped <= 15_000 * 1.05 + 2_000  # the budget, plus a little rounding
     assert len(runs[capped["strategy"]].ledger.wash_sales) == 0
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=0.0, max_value=1e7, allow_nan=False, allow_infinity=False))
+def test_a_trades_float_price_is_its_booked_decimal_price(p: float) -> None:
+    """The fast state's price (``round``) is exactly the float of the price the ledger books (formatted)."""
+    from directindex.backtest.engine import _dec_price, _price4
+
+    assert _price4(p) == float(_dec_price(p))
+    assert _price4(np.float64(p)) == float(_dec_price(p))  # numpy's own rounding is not used
