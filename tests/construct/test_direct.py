@@ -141,3 +141,36 @@ def test_a_solve_that_stalls_without_iterative_refinement_is_solved_again_with_i
     assert seen == [False, True]
     assert out.status == expected.status == "optimal"
     np.testing.assert_allclose(out.w, expected.w, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("limits", ["all", "floor"])
+def test_factor_rows_through_sparse_exposures_give_the_same_optimum(seed: int, limits: str) -> None:
+    """A risk model of a market factor and sector dummies: ``X = L'B'`` written as ``z = B'a, y = L'z`` (``k``
+    more rows, the dense rows as short as the exposures' non-zeros) is the same problem as ``y = X a``, and
+    both agree with the cvxpy problem."""
+    from directindex.construct import direct
+
+    rng = np.random.default_rng(300 + seed)
+    d, membership, _ = random_inputs(rng)
+    d = sparse_case(d, rng)
+    exposures = np.zeros((N, K))
+    exposures[:, 0] = rng.uniform(0.5, 1.5, N)  # the market
+    exposures[np.arange(N), 1 + rng.integers(0, K - 1, N)] = 1.0  # one sector each
+    root = np.tril(rng.normal(0, 0.03, (K, K))) + np.diag(np.full(K, 0.05))
+    d = replace(d, factor_loadings=(exposures @ root).T, factor_exposures=exposures, factor_root=root,
+                sector_lower=np.zeros(G), sector_upper=np.ones(G), te_budget_sq=0.08**2)
+    if limits == "floor":
+        d = replace(d, te_budget_sq=OFF, gain_budget=OFF, max_turnover=OFF, lot_tax=np.zeros_like(d.lot_tax),
+                    transaction_cost=np.zeros_like(d.transaction_cost))
+    mv = np.arange(N)
+    assert direct._through_exposures(d, mv)
+    ref, through = both(d, membership)
+    plain = both(replace(d, factor_exposures=None, factor_root=None), membership)[1]
+    assert ref.status == through.status == plain.status
+    if ref.status != "optimal":
+        return
+    for new in (through, plain):
+        assert new.objective == pytest.approx(ref.objective, abs=1e-7)
+        np.testing.assert_allclose(new.w, ref.w, atol=2e-4)
+    assert through.te_sq == pytest.approx(plain.te_sq, rel=1e-3, abs=1e-8)

@@ -156,7 +156,9 @@ class TrackingErrorOptimizer:
         if tuple(risk_model.symbols) != tuple(self.universe.symbols):
             risk_model = risk_model.restrict(list(self.universe.symbols))
         self.risk_model = risk_model
-        self._loadings = (risk_model.exposures @ risk_model.factor_chol()).T.copy()
+        self._root = risk_model.factor_chol()
+        self._exposures = np.asarray(risk_model.exposures, dtype=float)
+        self._loadings = (self._exposures @ self._root).T.copy()
         self._sd = np.sqrt(np.clip(risk_model.specific_var, 0.0, None))
 
     # ------------------------------------------------------------------ public surface
@@ -411,6 +413,8 @@ class TrackingErrorOptimizer:
             upper=bd.upper,
             invested=max(0.0, 1.0 - policy.cash_target - case.outside),
             factor_loadings=self._loadings,
+            factor_exposures=self._exposures,
+            factor_root=self._root,
             specific_sd=self._sd,
             sector_lower=slo,
             sector_upper=shi,

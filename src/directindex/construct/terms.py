@@ -47,6 +47,11 @@ class SolveInputs:
     gain_budget: float = OFF  # as a fraction of account value
     te_budget_sq: float = OFF
     buy_caps: FloatArray | None = None  # n, weight that may be bought (0: no-buy, hold-only); None: no cap
+    # the factors of ``factor_loadings = root' exposures'`` (n x k exposures B, k x k root L with L L' = F):
+    # the direct backend writes its factor rows through the exposures when they are sparse (sector
+    # dummies), None: through the loadings
+    factor_exposures: FloatArray | None = None
+    factor_root: FloatArray | None = None
 
 
 @dataclass(frozen=True)
