@@ -207,7 +207,8 @@ class TrackingErrorOptimizer:
         # solve follows. An account whose current weights are near the budget is almost always within it
         # (measured: every rebalance of a 10-year backtest below 1.3x the budget was), so it tries the ordinary
         # solve first and needs the floor only if that is infeasible. Either order gives the same answer: the
-        # ordinary solution where it exists, else the tax objective just above the floor.
+        # ordinary solution where it exists, else the tax objective just above the floor (they could differ
+        # only for a floor within a millionth of the budget, which the floor-first order treats as over it).
         floor = None
         if relax and not self._likely_within(case, policy):
             floor = run(bounds, False, False)
