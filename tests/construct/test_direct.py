@@ -130,6 +130,7 @@ def test_a_solve_that_stalls_without_iterative_refinement_is_solved_again_with_i
     class Recording:
         def __init__(self, *args: object) -> None:
             self.refine = bool(args[-1].iterative_refinement_enable)  # type: ignore[attr-defined]
+            assert args[-1].static_regularization_constant == direct.STATIC_REGULARIZATION  # type: ignore[attr-defined]
             self.inner = real(*args)
 
         def solve(self) -> object:

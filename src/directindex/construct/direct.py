@@ -194,6 +194,10 @@ class DirectProblem:
         # Without iterative refinement an iteration costs about a third less and the answers agree to the
         # tolerance; the few problems that then stall (InsufficientProgress) are solved again with it.
         settings.iterative_refinement_enable = self.refine
+        # A static regularization of 1e-6 (Clarabel's default is 1e-8) on the KKT diagonal: on the 223 solves
+        # of the 10-year backtest, none stalls (10 did, each solved again) and 1 ends AlmostSolved (13 did), for
+        # 8% fewer iterations; the solutions stay as close to a 1e-10 reference (median 6e-5, max 4e-4).
+        settings.static_regularization_constant = STATIC_REGULARIZATION
         sol = clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
         status, message = _status(sol.status)
         if status == "solver_error" and not self.refine:
@@ -252,6 +256,7 @@ class DirectProblem:
 
 
 FIXED_OUTSIDE = "a name that cannot trade is outside its bounds"
+STATIC_REGULARIZATION = 1e-6
 SPARSE_EXPOSURES = 0.6  # write the factor rows through the exposures when at most this share of them is non-zero
 
 
