@@ -339,3 +339,37 @@ def test_a_trades_float_price_is_its_booked_decimal_price(p: float) -> None:
 
     assert _price4(p) == float(_dec_price(p))
     assert _price4(np.float64(p)) == float(_dec_price(p))  # numpy's own rounding is not used
+
+
+def test_the_run_turns_the_cyclic_collector_off_and_back_as_it_found_it(small, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The loop runs with the cyclic collector off (almost nothing it makes forms a cycle); afterwards the
+    collector is as it was, also when the run fails."""
+    import gc
+
+    market, config = small
+    config = replace(config, harvest_cadence="monthly", end=date(config.start.year + 1, 3, 1))
+    seen: list[bool] = []
+    real = Simulation._run
+
+    def spy(self, models):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return real(self, models)
+
+    monkeypatch.setattr(Simulation, "_run", spy)
+    assert gc.isenabled()
+    Simulation(market, config).run()
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        Simulation(market, config).run()
+        assert not gc.isenabled()  # left off by the caller: stays off
+    finally:
+        gc.enable()
+
+    def boom(self, models):  # type: ignore[no-untyped-def]
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(Simulation, "_run", boom)
+    with pytest.raises(RuntimeError):
+        Simulation(market, config).run()
+    assert gc.isenabled()
