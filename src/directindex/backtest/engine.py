@@ -13,7 +13,6 @@ either can be swapped (a baseline, a new optimizer) without touching the loop.
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from directindex.ledger.book import build_transactions
 from directindex.ledger.view import LotTable
 from directindex.market.risk import FactorRiskModel
 from directindex.market.riskmodel import estimate_factor_model
+from directindex.memory import collector_paused
 from directindex.workflow.fanout import Ahead
 
 FloatArray = npt.NDArray[np.float64]
@@ -326,6 +326,7 @@ def estimate_risk(market: BacktestMarket, t: int) -> FactorRiskModel:
 # A sale within this many dollars of its basis is treated as a loss by the wash-sale guard: the ledger
 # books cents and basis shares exactly, so a float "break-even" can land a cent below and be washed.
 LOSS_MARGIN = 0.05
+_ZERO = Decimal(0)
 
 
 def _dec_price(p: float) -> Decimal:
@@ -395,15 +396,22 @@ class Simulation:
 
     # -- booking --------------------------------------------------------------------------------------
 
+    def _log_row(self, on: date, action: Action, symbol: str, reason: str, *, quantity: Decimal = _ZERO,
+                 price: Decimal = _ZERO, fees: Decimal = _ZERO, lot: str | None = None, acquired: date | None = None,
+                 basis: Decimal | None = None, ratio: Decimal | None = None) -> str:
+        """Log one transaction (its fields in ``Transaction``'s order, made a record when read); returns its id."""
+        self._seq += 1
+        tid = f"T{self._seq:07d}"
+        self._log.append((tid, on, self.config.account, action, symbol, quantity, price, fees,
+                          tid if lot is None and action is Action.BUY else lot, acquired, basis, ratio, None))
+        self.reasons[tid] = reason
+        return tid
+
     def _tx(self, on: date, action: Action, j: int, qty: float, price: float, fee: float, lot: str | None,
             reason: str) -> str:
         """Log a trade; returns its lot (a buy opens the lot named after the transaction)."""
-        self._seq += 1
-        tid = f"T{self._seq:07d}"
-        lot = lot if lot is not None else (tid if action is Action.BUY else None)
-        self._log.append((tid, on, self.config.account, action, self.market.symbols[j], qty_decimal(qty),
-                          _dec_price(price), Decimal(f"{fee:.2f}"), lot, None, None, None, None))
-        self.reasons[tid] = reason
+        tid = self._log_row(on, action, self.market.symbols[j], reason, quantity=qty_decimal(qty),
+                            price=_dec_price(price), fees=Decimal(f"{fee:.2f}"), lot=lot)
         return lot or tid
 
     @property
@@ -525,12 +533,8 @@ class Simulation:
             arriving = 0.0
             for k, lot in enumerate(cfg.in_kind):
                 j = self.market.symbols.index(lot.symbol)
-                self._seq += 1
-                tid = f"T{self._seq:07d}"
-                self._log.append((tid, on, cfg.account, Action.TRANSFER_IN, lot.symbol, qty_decimal(lot.quantity),
-                                  Decimal(0), Decimal(0), f"INKIND-{k}", lot.acquired, Decimal(f"{lot.basis:.2f}"),
-                                  None, None))
-                self.reasons[tid] = "funding"
+                self._log_row(on, Action.TRANSFER_IN, lot.symbol, "funding", quantity=qty_decimal(lot.quantity),
+                              lot=f"INKIND-{k}", acquired=lot.acquired, basis=Decimal(f"{lot.basis:.2f}"))
                 self.state.add(j, lot.quantity, lot.basis, lot.acquired, f"INKIND-{k}")
                 # the lot's market value is money coming in, not a return earned on the first day
                 arriving += lot.quantity * float(np.nan_to_num(self.market.close[t, j], nan=0.0))
@@ -541,22 +545,11 @@ class Simulation:
         return amount
 
     def run(self) -> RunResult:
-        # The loop makes hundreds of thousands of small records (lots, trades, solver results) and almost no
-        # reference cycles (38 objects left for the collector after a 10-year run): the cyclic collector's full
-        # passes over the growing heap were 0.6 s of a 14 s run, so it is off while the loop runs, as in
-        # ``ledger.book``, and on again after.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return self._run_limited()
-        finally:
-            if enabled:
-                gc.enable()
-
-    def _run_limited(self) -> RunResult:
         # small matrices on every day: one BLAS thread avoids OpenBLAS spinning against the other core
-        # (the baselines run beside this in a worker process)
-        with threadpool_limits(1):
+        # (the baselines run beside this in a worker process). The loop makes hundreds of thousands of small
+        # records and almost no reference cycles (38 objects left for the collector after a 10-year run), so
+        # the cyclic collector waits until it ends (its passes were 0.6 s of a 14 s run).
+        with threadpool_limits(1), collector_paused():
             # the risk models of the quarterly refreshes depend on market data alone: a forked worker
             # estimates them ahead while the loop runs (``DIRECTINDEX_RUN_WORKERS=1``: here, when due); the
             # figures are the same either way
@@ -598,11 +591,7 @@ class Simulation:
                 for j in np.flatnonzero((mk.split[t] != 1.0) & (shares > 0)):
                     ratio = float(mk.split[t, j])
                     self.state.split(int(j), ratio)
-                    self._seq += 1
-                    tid = f"T{self._seq:07d}"
-                    self._log.append((tid, on, cfg.account, Action.SPLIT, mk.symbols[j], Decimal(0), Decimal(0),
-                                      Decimal(0), None, None, None, Decimal(repr(ratio)), None))
-                    self.reasons[tid] = "split"
+                    self._log_row(on, Action.SPLIT, mk.symbols[j], "split", ratio=Decimal(repr(ratio)))
                 self.cash += float(self.state.shares(mk.n) @ mk.dividend[t])
             if t - last_refresh >= cfg.risk_refresh_days:
                 self.risk_model = next(models) if cfg.risk_refresh_days > 0 else estimate_risk(mk, t)

@@ -108,10 +108,11 @@ class DirectProblem:
         X = np.asarray(d.factor_loadings, float)
         k = X.shape[0]
         through = _through_exposures(d, mv)
+        kz = k if through else 0
         # variables: trades (nt), then c = the change in each moving name's weight (nm), then y = X a (k), then
-        # (when the exposures are sparse) z = B'a (k)
+        # (when the exposures are sparse) z = B'a (kz)
         c0, y0 = nt, nt + nm
-        nx = nt + nm + k + (k if through else 0)
+        nx = nt + nm + k + kz
         slot = np.full(n, -1, dtype=np.int64)
         slot[mv] = np.arange(nm)
         ab = h - b  # a = ab + c on the moving names
@@ -119,9 +120,8 @@ class DirectProblem:
         dvar = sd**2
 
         # objective: y'y + a'Da + tax.sell + cost.(buy + sold)
-        P = _diagonal(np.concatenate([np.zeros(nt), 2.0 * dvar[mv], np.full(k, 2.0), np.zeros(k if through else 0)]))
-        q = np.concatenate([cost[ib], s_tax + cost[s_name], 2.0 * dvar[mv] * ab[mv], np.zeros(k),
-                            np.zeros(k if through else 0)])
+        P = _diagonal(np.concatenate([np.zeros(nt), 2.0 * dvar[mv], np.full(k, 2.0), np.zeros(kz)]))
+        q = np.concatenate([cost[ib], s_tax + cost[s_name], 2.0 * dvar[mv] * ab[mv], np.zeros(k + kz)])
         constant = float(ab @ (dvar * ab))
 
         A = _Rows(nx)
@@ -169,7 +169,6 @@ class DirectProblem:
         if ns:
             sell[is_, ks] = np.clip(x[nb:][var_of_seg] - before, 0.0, seg_cap)
         return _outcome(h, b, buy, sell, X, sd, float(sol.obj_val) + constant, t0, message)
-
 
     def _policy_rows(self, A: _Rows, d: SolveInputs, h: FloatArray, ab: FloatArray, mv: np.ndarray, c0: int) -> None:
         """Sector and tilt bands: dense rows over the moving names' weight changes (columns from ``c0``)."""
@@ -229,9 +228,10 @@ class DirectProblem:
         sd = np.asarray(d.specific_sd, float)
         dvar = sd**2
         through = _through_exposures(d, mv)
-        P = _diagonal(np.concatenate([2.0 * dvar[mv], np.full(k, 2.0), np.zeros(k if through else 0)]))
-        q = np.concatenate([2.0 * dvar[mv] * ab[mv], np.zeros(k), np.zeros(k if through else 0)])
-        A = _Rows(nm + k + (k if through else 0))
+        kz = k if through else 0  # z = B'a after y when the exposures are sparse
+        P = _diagonal(np.concatenate([2.0 * dvar[mv], np.full(k, 2.0), np.zeros(kz)]))
+        q = np.concatenate([2.0 * dvar[mv] * ab[mv], np.zeros(k + kz)])
+        A = _Rows(nm + k + kz)
         # zero cone: y - X c = X ab ; sum(c) = invested - sum(h)
         _factor_rows(A, d, X, mv, ab, 0, nm, through)
         A.extend(np.zeros(nm, dtype=np.int64), np.arange(nm), np.ones(nm), np.array([d.invested - h.sum()]))
@@ -285,9 +285,10 @@ def _factor_rows(A: _Rows, d: SolveInputs, X: FloatArray, mv: np.ndarray, ab: Fl
     B = np.asarray(d.factor_exposures, float)
     L = np.asarray(d.factor_root, float)
     z0 = y0 + k
-    rr, cc = np.nonzero(B[mv].T)
+    Bt = B[mv].T
+    rr, cc = np.nonzero(Bt)
     A.extend(np.concatenate([rr, np.arange(k)]), np.concatenate([c0 + cc, z0 + np.arange(k)]),
-             np.concatenate([-B[mv].T[rr, cc], np.ones(k)]), B.T @ ab)
+             np.concatenate([-Bt[rr, cc], np.ones(k)]), B.T @ ab)
     A.dense(np.hstack([np.eye(k), -L.T]), y0, np.zeros(k))
 
 

@@ -214,11 +214,10 @@ class TrackingErrorOptimizer:
             floor = run(bounds, False, False)
         within = (floor is not None and floor[0].status == "optimal"
                   and floor[0].te_sq <= policy.te_budget**2 * (1 - 1e-6))
-        if not relax or floor is None or within:
+        if floor is None or within:
             out, d = run(bounds, tax_on, te_on)
         if relax and floor is None and out.status != "optimal":
-            floor = run(bounds, False, False)
-            within = False  # the ordinary solve failed: relax from the floor, as when the floor comes first
+            floor = run(bounds, False, False)  # the ordinary solve failed: relax from the floor (within stays False)
         if floor is not None and (not within or out.status != "optimal"):
             # the least TE the rest of the policy allows, then the tax objective within a little of it
             out, d = floor
@@ -260,8 +259,7 @@ class TrackingErrorOptimizer:
         if self.solver.ordinary_first <= 0 or case.segments <= 0:
             return False
         invested = max(0.0, 1.0 - policy.cash_target - case.outside)
-        a = case.h + (invested - case.h.sum()) * case.b - case.b
-        te = float(np.sqrt(np.sum((self._loadings @ a) ** 2) + np.sum((self._sd * a) ** 2)))
+        te = float(self.risk_model.tracking_error(case.h + (invested - case.h.sum()) * case.b, case.b)[0])
         return te <= self.solver.ordinary_first * policy.te_budget
 
     def problem_for(self, structure: Structure) -> ParametrizedProblem | DirectProblem:

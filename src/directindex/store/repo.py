@@ -6,7 +6,6 @@ same records the CSV loaders build, transactions in booking order with their ori
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import itertools
 import json
@@ -22,6 +21,7 @@ from sqlalchemy.types import NullType
 
 from directindex.ledger.book import build_columns, build_transactions
 from directindex.ledger.records import Account, AccountType, Action, Security, Source, Transaction
+from directindex.memory import collector_paused
 from directindex.store.db import open_book
 from directindex.store.models import AccountRow, PendingOrderRow, PolicyRow, SecurityRow, TransactionRow
 from directindex.store.types import Exact
@@ -301,9 +301,7 @@ def _read_transactions(conn: Connection, where: ColumnElement[bool] | None = Non
     memos: tuple[dict[Any, Any], ...] = tuple({} for _ in range(8))
     out: list[Transaction] = []
     # Records and their values are acyclic: the cyclic collector would only rescan them (as in ledger.book).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         with conn.execute(raw) as result:
             for rows in result.partitions(_ROWS_PER_BLOCK):
                 try:
@@ -314,9 +312,6 @@ def _read_transactions(conn: Connection, where: ColumnElement[bool] | None = Non
             else:
                 return out
         return [_row_to_transaction(r) for r in conn.execute(typed)]
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def fetch_transactions(conn: Connection, accounts: Iterable[str] | None = None) -> list[Transaction]:

@@ -37,6 +37,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from threadpoolctl import threadpool_limits
 
 from directindex.ledger.records import Action
+from directindex.memory import collector_paused
 from directindex.store.db import write_tx
 from directindex.store.models import AccountRow, ProposalRow, RunAccountRow, RunRow
 from directindex.store.repo import canonical_json, now_iso
@@ -268,14 +269,8 @@ def _long_lived(make: Callable[[], T]) -> T:
     run ends (``_long_lived_heap``); the day's own garbage is still collected, and frozen objects are
     still freed when the run drops them.
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused(freeze=True):
         return make()
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def _daily_run(engine: Engine, as_of: date, prices: Mapping[str, Decimal], proposer: Proposer, owner: str | None,
