@@ -7,11 +7,12 @@ from datetime import date
 from decimal import Decimal
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from directindex.construct import TaxRates, order_lots_for_sale, select_lots
-from directindex.construct.lots import price_holdings, price_lots
+from directindex.construct.lots import LotColumns, price_columns, price_holdings, price_lots
 from directindex.ledger.records import Lot
 
 from .construct_fixtures import make_lot
@@ -80,3 +81,48 @@ def test_price_holdings_equals_price_lots_name_by_name(rows: list[tuple[int, int
         value = fast.value(4)
         for i, views in slow.items():
             assert value[i] == sum(v.value for v in views)
+
+
+def _columns(lots: list[Lot], symbols: tuple[str, ...]) -> LotColumns:
+    """``lots`` as columns, every float taken from the record the way the optimizer reads it."""
+    code = {s: k for k, s in enumerate(symbols)}
+    return LotColumns(
+        "A", symbols, np.array([code[lot.symbol] for lot in lots], dtype=np.int64),
+        np.array([float(lot.quantity) for lot in lots]),
+        np.array([float(lot.cost + lot.wash_sale_adjustment) for lot in lots]),
+        np.array([lot.long_term_on.toordinal() for lot in lots], dtype=np.int64),
+        np.array([lot.holding_start.toordinal() for lot in lots], dtype=np.int64),
+        [lot.lot for lot in lots], lambda k: lots[k])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 20), st.integers(1, 40), st.integers(0, 2000),
+                          st.sampled_from(["a", "b", "c"])), min_size=0, max_size=25),
+       st.lists(st.integers(1, 300), min_size=4, max_size=4))
+def test_price_columns_equals_price_holdings(rows: list[tuple[int, int, int, int, str]], px: list[int]) -> None:
+    """Lots given as columns price to the same arrays, in the same order, with the same records as the
+    record path, names in the order of their first lot (as grouping the records gives them)."""
+    lots = [make_lot(f"S{name}", f"{tag}{k % 3}", qty, float(basis),
+                     date.fromordinal(date(2026, 6, 1).toordinal() - age))
+            for k, (name, qty, basis, age, tag) in enumerate(rows)]
+    prices = np.array([float(p) for p in px])
+    by_name: dict[int, list[Lot]] = {}
+    for lot in lots:
+        if lot.quantity > 0:
+            by_name.setdefault(int(lot.symbol[1:]), []).append(lot)
+    slow = price_holdings(by_name, prices, AS_OF, RATES)
+    cols = _columns(lots, ("S0", "S1", "S2", "S3"))
+    open_rows = np.flatnonzero(cols.quantity > 0)
+    fast = price_columns(cols, open_rows, cols.symbol[open_rows], prices, AS_OF, RATES)
+    assert fast.names == slow.names and fast.first == slow.first and fast.count == slow.count
+    for field in ("name", "quantity", "basis_per_share", "price", "tax_per_share", "long"):
+        assert np.array_equal(getattr(fast, field), getattr(slow, field)), field
+    assert list(fast.lots[0:len(fast.lots)]) == list(slow.lots)
+    assert {i: fast.views(i) for i in fast.names} == {i: slow.views(i) for i in slow.names}
+    assert len(cols) == len(lots) and list(cols) == lots and (not lots or cols[-1] is lots[-1])
+
+
+def test_lot_columns_must_have_one_entry_per_lot() -> None:
+    with pytest.raises(ValueError, match="one entry per lot"):
+        LotColumns("A", ("X",), np.zeros(2, dtype=np.int64), np.ones(1), np.ones(2), np.zeros(2, dtype=np.int64),
+                   np.zeros(2, dtype=np.int64), ["a", "b"], lambda k: LOTS[k])

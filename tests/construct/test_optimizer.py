@@ -21,7 +21,9 @@ from directindex.construct import (
     Trade,
     staged_contributions,
 )
+from directindex.construct.lots import LotColumns
 from directindex.construct.problem import ParametrizedProblem
+from directindex.errors import InputError
 
 from .construct_fixtures import make_lot, random_lots
 
@@ -405,3 +407,44 @@ def test_over_budget_rebalance_names_the_gain_budget_that_would_meet_it(market, 
     within = opt.solve(bench, h, prices=prices, policy=replace(policy, gain_budget=needed * 1.001))
     assert within.status == "optimal"
     assert within.solver_tracking_error <= 0.01 * (1 + 1e-6)
+
+
+def _as_columns(lots, symbols: tuple[str, ...], account: str = "A") -> LotColumns:
+    code = {s: k for k, s in enumerate(symbols)}
+    return LotColumns(
+        account, symbols, np.array([code[lot.symbol] for lot in lots], dtype=np.int64),
+        np.array([float(lot.quantity) for lot in lots]),
+        np.array([float(lot.cost + lot.wash_sale_adjustment) for lot in lots]),
+        np.array([lot.long_term_on.toordinal() for lot in lots], dtype=np.int64),
+        np.array([lot.holding_start.toordinal() for lot in lots], dtype=np.int64),
+        [lot.lot for lot in lots], lambda k: lots[k])
+
+
+def test_lots_given_as_columns_rebalance_exactly_as_their_records(market, backend, account) -> None:
+    """The column path (the backtest's) and the record path give the same result, trade for trade, with a
+    name outside the universe counted at its price and a zero-share lot skipped; a held name without a
+    price is the same error either way."""
+    rm, uni, bench, prices = market
+    outside = make_lot("ZZZ", "outside-1", 30, 10.0, date(2024, 2, 1))
+    empty = replace(account.lots[0], lot="empty", quantity=Decimal(0), cost=Decimal(0))
+    lots = (*account.lots, outside, empty)
+    symbols = tuple(dict.fromkeys(lot.symbol for lot in lots))
+    policy = Policy(te_budget=0.02, exclusions=Exclusions(symbols=("S002",)), no_buy=frozenset({"S004"}))
+    px = {**prices, "ZZZ": 12.5}
+    results = []
+    for given in (lots, _as_columns(lots, symbols)):
+        opt = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(backend=backend))
+        results.append(opt.solve(bench, Holdings("A", given, 20_000.0, AS_OF), prices=px, policy=policy))
+    by_records, by_columns = results
+    assert by_columns.trades == by_records.trades and by_columns.trades
+    assert by_columns.weights == by_records.weights
+    assert by_columns.account_value == by_records.account_value
+    assert any(a.code == "holdings_outside_universe" for a in by_columns.alerts)
+    for given in (lots, _as_columns(lots, symbols)):
+        with pytest.raises(InputError, match="no price for held symbol ZZZ"):
+            TrackingErrorOptimizer(rm, uni, solver=SolverConfig(backend=backend)).solve(
+                bench, Holdings("A", given, 20_000.0, AS_OF), prices=prices, policy=policy)
+    # another account's columns hold nothing for this one
+    other = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(backend=backend)).solve(
+        bench, Holdings("A", _as_columns(lots, symbols, account="B"), 20_000.0, AS_OF), prices=px, policy=policy)
+    assert not [t for t in other.trades if t.side == "sell"] and other.account_value == pytest.approx(20_000.0)

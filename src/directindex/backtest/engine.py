@@ -128,9 +128,8 @@ class OptimizerConstructor:
 
     def rebalance(self, ctx: DayContext) -> list[Order]:
         syms = self.market.symbols
-        rows = ctx.state.open_rows()
-        lots = ctx.state.records(syms)
-        row_of = {ctx.state.ids[r]: int(r) for r in rows}
+        lots = ctx.state.columns(syms)
+        row_of = ctx.state.row_of
         held = ctx.state.shares(len(syms)) > 0
         out_of_index = (~ctx.tradable) | (ctx.benchmark <= 0)
         # Held names with no price cannot be traded; they are left alone (excluding them would force a sale).
@@ -151,7 +150,7 @@ class OptimizerConstructor:
         )
         bench = {syms[j]: float(ctx.benchmark[j]) for j in np.flatnonzero(ctx.benchmark > 0)}
         prices = {syms[j]: float(ctx.prices[j]) for j in np.flatnonzero(np.isfinite(ctx.prices))}
-        result = self.optimizer.solve(bench, Holdings(ctx.state.account, tuple(lots), ctx.cash, ctx.on),
+        result = self.optimizer.solve(bench, Holdings(ctx.state.account, lots, ctx.cash, ctx.on),
                                       prices=prices, policy=policy)
         self.last_result = result
         if result.status == "infeasible":

@@ -15,6 +15,7 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
+from directindex.construct.lots import LotColumns
 from directindex.ledger.holding import long_term_on
 from directindex.ledger.records import Lot
 
@@ -39,6 +40,7 @@ class LotState:
         self.acquired = np.zeros(capacity, np.int64)
         self.lt_on = np.zeros(capacity, np.int64)
         self.ids: list[str] = []
+        self.row_of: dict[str, int] = {}  # lot id -> its row (rows are never reused)
         self._records: dict[int, Lot] = {}  # row -> its Lot record, see records
         # the quantity and basis each row's record was built with (zero: none yet, as no open lot holds 0)
         self._built_qty = np.zeros(capacity)
@@ -63,6 +65,7 @@ class LotState:
         self.acquired[i] = on.toordinal()
         self.lt_on[i] = long_term_on(on).toordinal()
         self.ids.append(lot_id)
+        self.row_of[lot_id] = i
         self.n += 1
         self._version += 1
         return i
@@ -111,28 +114,49 @@ class LotState:
         return np.bincount(self.sym[rows], weights=self.basis[rows], minlength=n_symbols).astype(np.float64)
 
     def records(self, symbols: tuple[str, ...]) -> list[Lot]:
-        """The open lots as ledger ``Lot`` records (what the constructor's lot-level sells read).
+        """The open lots as ledger ``Lot`` records, in row order."""
+        return [self.record(symbols, i) for i in self.open_rows().tolist()]
+
+    def record(self, symbols: tuple[str, ...], i: int) -> Lot:
+        """Row ``i``'s lot as a ledger ``Lot`` record.
 
         A lot whose quantity and basis have not moved since its record was built keeps the same frozen
-        record, so a monthly rebalance builds records only for the lots bought or partly sold since the
-        one before (found by comparing arrays, not lot by lot).
+        record, so a monthly rebalance builds records only for the lots bought or partly sold since.
         """
         if symbols is not self._symbols:
             self._records, self._symbols = {}, symbols
             self._built_qty[:] = 0.0
+        q, bs = float(self.qty[i]), float(self.basis[i])
+        if self._built_qty[i] == q and self._built_basis[i] == bs:
+            return self._records[i]
+        acq = date.fromordinal(int(self.acquired[i]))
+        lot = Lot(
+            account=self.account, lot=self.ids[i], symbol=symbols[self.sym[i]], quantity=qty_decimal(q),
+            acquired=acq, cost=Decimal(f"{bs:.2f}"), wash_sale_adjustment=Decimal(0),
+            holding_start=acq, long_term_on=date.fromordinal(int(self.lt_on[i])),
+        )
+        self._records[i] = lot
+        self._built_qty[i], self._built_basis[i] = q, bs
+        return lot
+
+    def columns(self, symbols: tuple[str, ...]) -> LotColumns:
+        """The open lots as columns for the optimizer (``construct.LotColumns``), in row order.
+
+        Each column is what the row's ``Lot`` record gives as floats: the share count as the decimal
+        :func:`qty_decimal` makes of it, the basis as the cents ``Decimal`` (the state holds cents, so its
+        float is the basis itself); records are built only for the lots the optimizer reads (its sells).
+        """
         rows = self.open_rows()
-        stale = rows[(self._built_qty[rows] != self.qty[rows]) | (self._built_basis[rows] != self.basis[rows])]
-        for i in stale.tolist():
-            q, bs = float(self.qty[i]), float(self.basis[i])
-            acq = date.fromordinal(int(self.acquired[i]))
-            self._records[i] = Lot(
-                account=self.account, lot=self.ids[i], symbol=symbols[self.sym[i]], quantity=qty_decimal(q),
-                acquired=acq, cost=Decimal(f"{bs:.2f}"), wash_sale_adjustment=Decimal(0),
-                holding_start=acq, long_term_on=date.fromordinal(int(self.lt_on[i])),
-            )
-        self._built_qty[stale] = self.qty[stale]
-        self._built_basis[stale] = self.basis[stale]
-        return [self._records[i] for i in rows.tolist()]
+        q = self.qty[rows]
+        frac = np.flatnonzero(q != np.floor(q))
+        if frac.size:  # a split's fraction: the six-place decimal qty_decimal books
+            q = q.copy()
+            q[frac] = [round(x, 6) for x in q[frac].tolist()]
+        acquired = self.acquired[rows]
+        ids = [self.ids[i] for i in rows.tolist()]
+        rows_list = rows.tolist()
+        return LotColumns(self.account, symbols, self.sym[rows], q, self.basis[rows], self.lt_on[rows], acquired,
+                          ids, lambda k: self.record(symbols, rows_list[k]))
 
 
 def qty_decimal(q: float) -> Decimal:

@@ -6,7 +6,7 @@ harvested names on ``Policy.no_buy``.
 """
 
 from directindex.construct.config import Exclusions, Policy, SectorBounds, SolverConfig, TaxRates, Tilt
-from directindex.construct.lots import LotSale, order_lots_for_sale, select_lots
+from directindex.construct.lots import LotColumns, LotSale, order_lots_for_sale, select_lots
 from directindex.construct.optimizer import Holdings, TrackingErrorOptimizer, apply_trades, staged_contributions
 from directindex.construct.result import ActiveConstraint, Alert, ConstructionResult, Diagnosis, Relaxation, Trade
 from directindex.construct.universe import Universe, build_universe, zscore
@@ -18,6 +18,7 @@ __all__ = [
     "Diagnosis",
     "Exclusions",
     "Holdings",
+    "LotColumns",
     "LotSale",
     "Policy",
     "Relaxation",

@@ -14,11 +14,11 @@ name has more lots than the problem has segments).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -72,6 +72,67 @@ def price_lots(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) 
     return views
 
 
+class LotColumns(Sequence[Lot]):
+    """One account's open lots as columns, for a caller that keeps its lots in arrays (the backtest).
+
+    A sequence of ``Lot`` records like ``Holdings.lots`` (``record(k)`` builds row ``k``'s record when it
+    is read), but the optimizer prices the columns without reading a record: a rebalance then builds
+    records only for the lots it sells. Each column holds what the record's fields give as floats:
+    ``quantity`` is ``float(lot.quantity)``, ``basis`` is ``float(lot.cost + lot.wash_sale_adjustment)``,
+    ``long_term_on`` and ``holding_start`` are ordinals, ``symbol`` indexes ``symbols``.
+    """
+
+    __slots__ = ("account", "symbols", "symbol", "quantity", "basis", "long_term_on", "holding_start", "ids",
+                 "record")
+
+    def __init__(self, account: str, symbols: tuple[str, ...], symbol: npt.NDArray[np.int64], quantity: FloatArray,
+                 basis: FloatArray, long_term_on: npt.NDArray[np.int64], holding_start: npt.NDArray[np.int64],
+                 ids: Sequence[str], record: Callable[[int], Lot]):
+        n = len(ids)
+        if not all(len(x) == n for x in (symbol, quantity, basis, long_term_on, holding_start)):
+            raise ValueError("LotColumns: every column must have one entry per lot")
+        self.account, self.symbols, self.ids, self.record = account, symbols, ids, record
+        self.symbol, self.quantity, self.basis = symbol, quantity, basis
+        self.long_term_on, self.holding_start = long_term_on, holding_start
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, k: int) -> Lot: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[Lot]: ...
+
+    def __getitem__(self, k: int | slice) -> Lot | list[Lot]:
+        if isinstance(k, slice):
+            return [self.record(i) for i in range(len(self))[k]]
+        return self.record(range(len(self))[k])
+
+
+class _Picked(Sequence[Lot]):
+    """Rows of a :class:`LotColumns` in a chosen order, their records built when read."""
+
+    __slots__ = ("rows", "record")
+
+    def __init__(self, rows: list[int], record: Callable[[int], Lot]):
+        self.rows, self.record = rows, record
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, k: int) -> Lot: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[Lot]: ...
+
+    def __getitem__(self, k: int | slice) -> Lot | list[Lot]:
+        if isinstance(k, slice):
+            return [self.record(r) for r in self.rows[k]]
+        return self.record(self.rows[k])
+
+
 @dataclass(frozen=True)
 class PricedLots:
     """Every held name's open lots, priced today, in sale order: one array row per lot.
@@ -84,7 +145,7 @@ class PricedLots:
     first: dict[int, int]  # name -> its first row
     count: dict[int, int]  # name -> its number of lots
     name: npt.NDArray[np.int64]
-    lots: list[Lot]
+    lots: Sequence[Lot]
     quantity: FloatArray
     basis_per_share: FloatArray
     price: FloatArray
@@ -145,24 +206,48 @@ def price_holdings(
     if not flat:
         return EMPTY_LOTS
     _, ql, bl, lt, st = zip(*rows, strict=True)
-    name = np.array(keys, dtype=np.int64)
     place = {i: k for k, i in enumerate(by_name)}
-    group = np.array([place[i] for i in keys], dtype=np.int64)
-    q = np.array(ql)
-    bps = np.array(bl) / q
-    long = as_of.toordinal() >= np.array(lt, dtype=np.int64)
-    start = np.array(st, dtype=np.int64)
-    ids = np.array([lot.lot for lot in flat])
+    return _priced(list(by_name), np.array(keys, dtype=np.int64), np.array([place[i] for i in keys], dtype=np.int64),
+                   np.array(ql), np.array(bl), np.array(lt, dtype=np.int64), np.array(st, dtype=np.int64),
+                   np.array([lot.lot for lot in flat]), lambda order: [flat[j] for j in order], prices, as_of, rates)
+
+
+def price_columns(columns: LotColumns, rows: npt.NDArray[np.int64], name: npt.NDArray[np.int64], prices: FloatArray,
+                  as_of: date, rates: TaxRates) -> PricedLots:
+    """:func:`price_holdings` on ``rows`` of ``columns`` (open, priced lots; ``name`` each one's name).
+
+    Names come in the order of their first lot in ``rows``, as grouping the records by name gives them.
+    The same arrays in the same order as :func:`price_holdings` on those lots' records.
+    """
+    if not len(rows):
+        return EMPTY_LOTS
+    names, first_at, group = np.unique(name, return_index=True, return_inverse=True)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[np.argsort(first_at, kind="stable")] = np.arange(len(names))
+    ids = np.array(columns.ids)[rows] if len(columns.ids) else np.zeros(0, dtype=str)
+    rows_list = rows.tolist()
+    return _priced(names[np.argsort(first_at, kind="stable")].tolist(), name, rank[group.reshape(-1)],
+                   columns.quantity[rows], columns.basis[rows], columns.long_term_on[rows],
+                   columns.holding_start[rows], ids,
+                   lambda order: _Picked([rows_list[j] for j in order], columns.record), prices, as_of, rates)
+
+
+def _priced(by_name: list[int], name: npt.NDArray[np.int64], group: npt.NDArray[np.int64], q: FloatArray,
+            basis: FloatArray, lt: npt.NDArray[np.int64], start: npt.NDArray[np.int64], ids: npt.NDArray[np.str_],
+            records: Callable[[list[int]], Sequence[Lot]], prices: FloatArray, as_of: date,
+            rates: TaxRates) -> PricedLots:
+    """The lots (one entry per lot, ``group``: its name's place in ``by_name``) priced and put in sale order."""
+    bps = basis / q
+    long = as_of.toordinal() >= lt
     px = np.asarray(prices, dtype=float)[name]
     tax = (px - bps) * np.where(long, rates.long_term, rates.short_term)
     order = np.lexsort((ids, start, -bps, tax, group))
-    name = name[order]
     counts = np.bincount(group, minlength=len(by_name))
-    held = [i for i in by_name if counts[place[i]]]
-    count = {i: int(counts[place[i]]) for i in held}
+    held = [i for k, i in enumerate(by_name) if counts[k]]
+    count = {i: int(counts[k]) for k, i in enumerate(by_name) if counts[k]}
     offsets = np.cumsum([count[i] for i in held]) - [count[i] for i in held]
     first = dict(zip(held, offsets.tolist(), strict=True))
-    return PricedLots(held, first, count, name, [flat[j] for j in order.tolist()], q[order], bps[order], px[order],
+    return PricedLots(held, first, count, name[order], records(order.tolist()), q[order], bps[order], px[order],
                       tax[order], long[order])
 
 

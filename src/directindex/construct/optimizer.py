@@ -41,7 +41,15 @@ import pandas as pd
 from directindex.construct.config import Exclusions, Policy, SolverConfig
 from directindex.construct.diagnose import diagnose
 from directindex.construct.direct import DirectProblem
-from directindex.construct.lots import EMPTY_LOTS, PricedLots, lot_segments, price_holdings, select_priced
+from directindex.construct.lots import (
+    EMPTY_LOTS,
+    LotColumns,
+    PricedLots,
+    lot_segments,
+    price_columns,
+    price_holdings,
+    select_priced,
+)
 from directindex.construct.problem import ParametrizedProblem, SolveOutcome, Structure
 from directindex.construct.result import (
     ActiveConstraint,
@@ -65,10 +73,14 @@ SEGMENT_STEPS = (1, 2, 4, 8)
 
 @dataclass(frozen=True)
 class Holdings:
-    """An account's starting point: its open lots (in kind) and cash, on ``as_of``."""
+    """An account's starting point: its open lots (in kind) and cash, on ``as_of``.
+
+    ``lots``: ``Lot`` records (a tuple), or a :class:`~directindex.construct.lots.LotColumns` when the
+    caller keeps them in arrays (priced without a record per lot; the same result).
+    """
 
     account: str
-    lots: tuple[Lot, ...] = ()
+    lots: Sequence[Lot] = ()
     cash: float = 0.0
     as_of: date = field(default_factory=date.today)
 
@@ -146,6 +158,7 @@ class TrackingErrorOptimizer:
         self.problems: dict[Structure, ParametrizedProblem | DirectProblem] = {}
         # the last solve's lot records as floats (see lots.price_holdings): a backtest passes the same records again
         self._lot_floats: dict[int, tuple[Lot, float, float, int, int]] = {}
+        self._column_codes: tuple[tuple[str, ...], npt.NDArray[np.int64]] | None = None  # LotColumns symbols
         self._membership = universe.sector_matrix()
         self._sector_names = universe.sector_names()
         self._index = {s: i for i, s in enumerate(universe.symbols)}
@@ -320,22 +333,10 @@ class TrackingErrorOptimizer:
             z = np.zeros((n, 0))
             return _Case("", b, np.zeros(n), 0.0, 0.0, price, EMPTY_LOTS, 0, z, z, z, z.astype(np.int64), alerts, None)
 
-        by_symbol: dict[str, list[Lot]] = {}
-        for lot in holdings.lots:
-            if lot.account == holdings.account and lot.quantity > 0:
-                by_symbol.setdefault(lot.symbol, []).append(lot)
-        outside_value = 0.0
-        inside: dict[int, list[Lot]] = {}
-        for sym, lots in by_symbol.items():
-            i = self._index.get(sym)
-            if i is None or not math.isfinite(price[i]):
-                p = (prices or {}).get(sym) if prices is not None else None
-                if p is None or not math.isfinite(float(p)):
-                    raise InputError.single("prices", None, sym, f"no price for held symbol {sym} on {holdings.as_of}")
-                outside_value += float(sum(lot.quantity for lot in lots)) * float(p)
-                continue
-            inside[i] = lots
-        priced = price_holdings(inside, price, holdings.as_of, policy.rates, self._lot_floats)
+        if isinstance(holdings.lots, LotColumns):
+            priced, outside_value = self._price_columns(holdings.lots, holdings, price, prices, policy)
+        else:
+            priced, outside_value = self._price_records(holdings, price, prices, policy)
         held_value = priced.value(n)
         value = float(holdings.cash) + float(held_value.sum()) + outside_value
         if value <= 0:
@@ -370,6 +371,48 @@ class TrackingErrorOptimizer:
             alerts,
             holdings.as_of,
         )
+
+    def _price_records(self, holdings: Holdings, price: FloatArray, prices: Mapping[str, float] | pd.Series | None,
+                       policy: Policy) -> tuple[PricedLots, float]:
+        """The account's lots priced in sale order, and the value of the held names outside the universe."""
+        by_symbol: dict[str, list[Lot]] = {}
+        for lot in holdings.lots:
+            if lot.account == holdings.account and lot.quantity > 0:
+                by_symbol.setdefault(lot.symbol, []).append(lot)
+        outside_value = 0.0
+        inside: dict[int, list[Lot]] = {}
+        for sym, lots in by_symbol.items():
+            i = self._index.get(sym)
+            if i is None or not math.isfinite(price[i]):
+                outside_value += float(sum(lot.quantity for lot in lots)) * _outside_price(sym, prices, holdings)
+                continue
+            inside[i] = lots
+        return price_holdings(inside, price, holdings.as_of, policy.rates, self._lot_floats), outside_value
+
+    def _price_columns(self, cols: LotColumns, holdings: Holdings, price: FloatArray,
+                       prices: Mapping[str, float] | pd.Series | None, policy: Policy) -> tuple[PricedLots, float]:
+        """:meth:`_price_records` on lots given as columns: the same figures without a record per lot."""
+        if cols.account != holdings.account:
+            return price_columns(cols, np.zeros(0, np.int64), np.zeros(0, np.int64), price, holdings.as_of,
+                                 policy.rates), 0.0
+        hit = self._column_codes
+        if hit is None or hit[0] is not cols.symbols:
+            hit = (cols.symbols, np.array([self._index.get(s, -1) for s in cols.symbols], dtype=np.int64))
+            self._column_codes = hit
+        rows = np.flatnonzero(cols.quantity > 0)
+        name = hit[1][cols.symbol[rows]]
+        inside = name >= 0
+        inside[inside] = np.isfinite(price[name[inside]])
+        outside_value = 0.0
+        if not inside.all():
+            out_rows = rows[~inside]
+            codes = cols.symbol[out_rows]
+            _, first = np.unique(codes, return_index=True)
+            for c in codes[np.sort(first)].tolist():  # in the order of their first lot, as by_symbol has them
+                sym = cols.symbols[c]
+                shares = sum(cols.record(int(r)).quantity for r in out_rows[codes == c].tolist())
+                outside_value += float(shares) * _outside_price(sym, prices, holdings)
+        return price_columns(cols, rows[inside], name[inside], price, holdings.as_of, policy.rates), outside_value
 
     def _bounds(self, case: _Case, policy: Policy, exclusions: Exclusions) -> _Bounds:
         n = self.universe.n
@@ -940,6 +983,14 @@ def apply_trades(holdings: Holdings, trades: Sequence[Trade], on: date, cash_flo
                 )
             )
     return Holdings(holdings.account, tuple(lots), cash, on)
+
+
+def _outside_price(sym: str, prices: Mapping[str, float] | pd.Series | None, holdings: Holdings) -> float:
+    """The price of a held name outside the universe (or without one in it): its value counts, it is not traded."""
+    p = prices.get(sym) if prices is not None else None
+    if p is None or not math.isfinite(float(p)):
+        raise InputError.single("prices", None, sym, f"no price for held symbol {sym} on {holdings.as_of}")
+    return float(p)
 
 
 def _long_term_on(acquired: date) -> date:
