@@ -43,10 +43,11 @@ def both(d: SolveInputs, membership: np.ndarray, sectors: int = G, tilts: int = 
 
 
 @pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("limits", ["all", "none", "te_only", "floor"])
+@pytest.mark.parametrize("limits", ["all", "none", "te_only", "floor", "bounds"])
 def test_direct_matches_cvxpy(seed: int, limits: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """``floor``: minimum TE with no tax, no costs and no limits, which the direct problem solves in the
-    weight changes alone (``DirectProblem._min_te``)."""
+    weight changes alone (``DirectProblem._min_te``). ``bounds``: per-name floors above zero and caps
+    below the holding on some held names (the direct problem writes a bound only where it can bind)."""
     rng = np.random.default_rng(100 + seed)
     d, membership, cov = random_inputs(rng)
     d = sparse_case(d, rng)
@@ -57,6 +58,13 @@ def test_direct_matches_cvxpy(seed: int, limits: str, monkeypatch: pytest.Monkey
         d = replace(d, gain_budget=OFF, max_turnover=OFF)
     if limits == "floor":
         d = replace(d, lot_tax=np.zeros_like(d.lot_tax), transaction_cost=np.zeros_like(d.transaction_cost))
+    if limits == "bounds":
+        held = np.flatnonzero(d.holdings > 0)
+        pick = rng.permutation(held)
+        lower, upper = d.lower.copy(), d.upper.copy()
+        lower[pick[: len(pick) // 4]] = 0.6 * d.holdings[pick[: len(pick) // 4]]
+        upper[pick[len(pick) // 4: len(pick) // 2]] = 0.5 * d.holdings[pick[len(pick) // 4: len(pick) // 2]]
+        d = replace(d, lower=lower, upper=upper, te_budget_sq=OFF)
     floors: list[bool] = []
     min_te = DirectProblem._min_te
     monkeypatch.setattr(DirectProblem, "_min_te", lambda self, *a, **k: floors.append(True) or min_te(self, *a, **k))
@@ -73,6 +81,7 @@ def test_direct_matches_cvxpy(seed: int, limits: str, monkeypatch: pytest.Monkey
     assert new.w.sum() == pytest.approx(d.invested, abs=1e-7)
     np.testing.assert_allclose(new.w, d.holdings + new.buy - new.sell.sum(axis=1), atol=1e-12)
     assert np.all(new.sell <= d.lot_caps + 1e-7) and np.all(new.w <= d.upper + 1e-7)
+    assert np.all(new.w >= d.lower - 1e-7)
     assert d.buy_caps is not None and np.all(new.buy[d.buy_caps == 0] == 0.0)
     if d.te_budget_sq < OFF:
         assert new.te_sq <= d.te_budget_sq * (1 + 1e-6)

@@ -132,9 +132,14 @@ class DirectProblem:
         A.extend(np.zeros(nm, dtype=np.int64), c0 + np.arange(nm), np.ones(nm), np.array([d.invested - h.sum()]))
         n_zero = A.n
         # nonnegative cone, each row r: (A x)_r <= rhs_r
-        up = np.flatnonzero(upper[mv] < NEVER)
+        # a bound on c only where it can bind: above what the trades allow on their own (c <= buyable,
+        # c >= -sellable). Selling a whole name already meets a floor of zero, so the row for it would be
+        # a second constraint active at the same point (degenerate), not a limit.
+        buyable = np.zeros(n)
+        buyable[ib] = buy_caps[ib]
+        up = np.flatnonzero(upper[mv] - h[mv] < buyable[mv] - FIXED_TOL)
         A.extend(np.arange(len(up)), c0 + up, np.ones(len(up)), upper[mv][up] - h[mv][up])
-        lo = np.flatnonzero(lower[mv] > h[mv] - sellable[mv] - FIXED_TOL)  # only where the floor can bind
+        lo = np.flatnonzero(lower[mv] - h[mv] > -sellable[mv] + FIXED_TOL)
         A.extend(np.arange(len(lo)), c0 + lo, -np.ones(len(lo)), h[mv][lo] - lower[mv][lo])
         A.extend(np.arange(nt), np.arange(nt), -np.ones(nt), np.zeros(nt))  # buy >= 0, sell >= 0
         A.extend(np.arange(ns), nb + np.arange(ns), np.ones(ns), s_cap)  # sell <= caps
