@@ -47,7 +47,8 @@ def both(d: SolveInputs, membership: np.ndarray, sectors: int = G, tilts: int = 
 def test_direct_matches_cvxpy(seed: int, limits: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """``floor``: minimum TE with no tax, no costs and no limits, which the direct problem solves in the
     weight changes alone (``DirectProblem._min_te``). ``bounds``: per-name floors above zero and caps
-    below the holding on some held names (the direct problem writes a bound only where it can bind)."""
+    below the holding on some held names (the direct problem writes a bound only where it can bind), and
+    finite buy caps on others."""
     rng = np.random.default_rng(100 + seed)
     d, membership, cov = random_inputs(rng)
     d = sparse_case(d, rng)
@@ -64,7 +65,9 @@ def test_direct_matches_cvxpy(seed: int, limits: str, monkeypatch: pytest.Monkey
         lower, upper = d.lower.copy(), d.upper.copy()
         lower[pick[: len(pick) // 4]] = 0.6 * d.holdings[pick[: len(pick) // 4]]
         upper[pick[len(pick) // 4: len(pick) // 2]] = 0.5 * d.holdings[pick[len(pick) // 4: len(pick) // 2]]
-        d = replace(d, lower=lower, upper=upper, te_budget_sq=OFF)
+        assert d.buy_caps is not None
+        buy_caps = np.where((d.buy_caps > 0) & (rng.uniform(size=N) < 0.4), rng.uniform(0.0, 0.01, N), d.buy_caps)
+        d = replace(d, lower=lower, upper=upper, buy_caps=buy_caps, te_budget_sq=OFF)
     floors: list[bool] = []
     min_te = DirectProblem._min_te
     monkeypatch.setattr(DirectProblem, "_min_te", lambda self, *a, **k: floors.append(True) or min_te(self, *a, **k))
@@ -81,7 +84,7 @@ def test_direct_matches_cvxpy(seed: int, limits: str, monkeypatch: pytest.Monkey
     assert new.w.sum() == pytest.approx(d.invested, abs=1e-7)
     np.testing.assert_allclose(new.w, d.holdings + new.buy - new.sell.sum(axis=1), atol=1e-12)
     assert np.all(new.sell <= d.lot_caps + 1e-7) and np.all(new.w <= d.upper + 1e-7)
-    assert np.all(new.w >= d.lower - 1e-7)
+    assert np.all(new.w >= d.lower - 1e-7) and np.all(new.buy <= d.buy_caps + 1e-7)
     assert d.buy_caps is not None and np.all(new.buy[d.buy_caps == 0] == 0.0)
     if d.te_budget_sq < OFF:
         assert new.te_sq <= d.te_budget_sq * (1 + 1e-6)
