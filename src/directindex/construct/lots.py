@@ -72,50 +72,12 @@ def price_lots(lots: Iterable[Lot], price: float, as_of: date, rates: TaxRates) 
     return views
 
 
-class LotColumns(Sequence[Lot]):
-    """One account's open lots as columns, for a caller that keeps its lots in arrays (the backtest).
-
-    A sequence of ``Lot`` records like ``Holdings.lots`` (``record(k)`` builds row ``k``'s record when it
-    is read), but the optimizer prices the columns without reading a record: a rebalance then builds
-    records only for the lots it sells. Each column holds what the record's fields give as floats:
-    ``quantity`` is ``float(lot.quantity)``, ``basis`` is ``float(lot.cost + lot.wash_sale_adjustment)``,
-    ``long_term_on`` and ``holding_start`` are ordinals, ``symbol`` indexes ``symbols``.
-    """
-
-    __slots__ = ("account", "symbols", "symbol", "quantity", "basis", "long_term_on", "holding_start", "ids",
-                 "record")
-
-    def __init__(self, account: str, symbols: tuple[str, ...], symbol: npt.NDArray[np.int64], quantity: FloatArray,
-                 basis: FloatArray, long_term_on: npt.NDArray[np.int64], holding_start: npt.NDArray[np.int64],
-                 ids: Sequence[str], record: Callable[[int], Lot]):
-        n = len(ids)
-        if not all(len(x) == n for x in (symbol, quantity, basis, long_term_on, holding_start)):
-            raise ValueError("LotColumns: every column must have one entry per lot")
-        self.account, self.symbols, self.ids, self.record = account, symbols, ids, record
-        self.symbol, self.quantity, self.basis = symbol, quantity, basis
-        self.long_term_on, self.holding_start = long_term_on, holding_start
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @overload
-    def __getitem__(self, k: int) -> Lot: ...
-
-    @overload
-    def __getitem__(self, k: slice) -> list[Lot]: ...
-
-    def __getitem__(self, k: int | slice) -> Lot | list[Lot]:
-        if isinstance(k, slice):
-            return [self.record(i) for i in range(len(self))[k]]
-        return self.record(range(len(self))[k])
-
-
-class _Picked(Sequence[Lot]):
-    """Rows of a :class:`LotColumns` in a chosen order, their records built when read."""
+class _Records(Sequence[Lot]):
+    """Lot records built when read: entry ``k`` is ``record(rows[k])``."""
 
     __slots__ = ("rows", "record")
 
-    def __init__(self, rows: list[int], record: Callable[[int], Lot]):
+    def __init__(self, rows: Sequence[int], record: Callable[[int], Lot]):
         self.rows, self.record = rows, record
 
     def __len__(self) -> int:
@@ -131,6 +93,30 @@ class _Picked(Sequence[Lot]):
         if isinstance(k, slice):
             return [self.record(r) for r in self.rows[k]]
         return self.record(self.rows[k])
+
+
+class LotColumns(_Records):
+    """One account's open lots as columns, for a caller that keeps its lots in arrays (the backtest).
+
+    A sequence of ``Lot`` records like ``Holdings.lots`` (``record(k)`` builds row ``k``'s record when it
+    is read), but the optimizer prices the columns without reading a record: a rebalance then builds
+    records only for the lots it sells. Each column holds what the record's fields give as floats:
+    ``quantity`` is ``float(lot.quantity)``, ``basis`` is ``float(lot.cost + lot.wash_sale_adjustment)``,
+    ``long_term_on`` and ``holding_start`` are ordinals, ``symbol`` indexes ``symbols``.
+    """
+
+    __slots__ = ("account", "symbols", "symbol", "quantity", "basis", "long_term_on", "holding_start", "ids")
+
+    def __init__(self, account: str, symbols: tuple[str, ...], symbol: npt.NDArray[np.int64], quantity: FloatArray,
+                 basis: FloatArray, long_term_on: npt.NDArray[np.int64], holding_start: npt.NDArray[np.int64],
+                 ids: Sequence[str], record: Callable[[int], Lot]):
+        n = len(ids)
+        if not all(len(x) == n for x in (symbol, quantity, basis, long_term_on, holding_start)):
+            raise ValueError("LotColumns: every column must have one entry per lot")
+        super().__init__(range(n), record)
+        self.account, self.symbols, self.ids = account, symbols, ids
+        self.symbol, self.quantity, self.basis = symbol, quantity, basis
+        self.long_term_on, self.holding_start = long_term_on, holding_start
 
 
 @dataclass(frozen=True)
@@ -229,7 +215,7 @@ def price_columns(columns: LotColumns, rows: npt.NDArray[np.int64], name: npt.ND
     return _priced(names[np.argsort(first_at, kind="stable")].tolist(), name, rank[group.reshape(-1)],
                    columns.quantity[rows], columns.basis[rows], columns.long_term_on[rows],
                    columns.holding_start[rows], ids,
-                   lambda order: _Picked([rows_list[j] for j in order], columns.record), prices, as_of, rates)
+                   lambda order: _Records([rows_list[j] for j in order], columns.record), prices, as_of, rates)
 
 
 def _priced(by_name: list[int], name: npt.NDArray[np.int64], group: npt.NDArray[np.int64], q: FloatArray,
