@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from directindex.construct import (
@@ -444,6 +445,10 @@ def test_lots_given_as_columns_rebalance_exactly_as_their_records(market, backen
         with pytest.raises(InputError, match="no price for held symbol ZZZ"):
             TrackingErrorOptimizer(rm, uni, solver=SolverConfig(backend=backend)).solve(
                 bench, Holdings("A", given, 20_000.0, AS_OF), prices=prices, policy=policy)
+    # prices as a Series (the held name outside the universe is read from it too)
+    by_series = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(backend=backend)).solve(
+        bench, Holdings("A", _as_columns(lots, symbols), 20_000.0, AS_OF), prices=pd.Series(px), policy=policy)
+    assert by_series.trades == by_records.trades
     # another account's columns hold nothing for this one
     other = TrackingErrorOptimizer(rm, uni, solver=SolverConfig(backend=backend)).solve(
         bench, Holdings("A", _as_columns(lots, symbols, account="B"), 20_000.0, AS_OF), prices=px, policy=policy)
