@@ -205,7 +205,7 @@ class ScanHarvester:
         day = ctx.on.toordinal()
         res = scan(table, prices, day,
                    Thresholds(loss_threshold=max(self.threshold, 1e-9), min_loss=self.config.min_loss),
-                   np.arange(rows.size, dtype=np.int64),
+                   None,  # no wash-sale parts: every open row is a lot of its own
                    loss_sale_hg=losses.astype(np.int64), loss_sale_day=ctx.last_loss_day[losses], threads=1)
         pick = res.indices()
         if pick.size == 0:
@@ -426,9 +426,11 @@ class Simulation:
             self._log.clear()
         return self._transactions
 
-    def _sell(self, on: date, row: int, qty: float, price: float, reason: str) -> None:
+    def _sell(self, on: date, row: int, qty: float, price: float, reason: str,
+              sale: tuple[float, float, float] | None = None) -> None:
+        """Book a sale of ``qty`` shares of lot ``row`` (``sale``: its ``_sale`` figures, when already made)."""
         j = int(self.state.sym[row])
-        px, fee, proceeds = self._sale(qty, price)
+        px, fee, proceeds = self._sale(qty, price) if sale is None else sale
         lot_id = self.state.ids[row]
         basis = self.state.relieve(row, qty)
         self.cash += proceeds
@@ -467,11 +469,12 @@ class Simulation:
             qty = min(o.quantity, float(self.state.qty[row]))
             if qty <= 0:
                 continue
-            loss = self._sale(qty, float(prices[o.symbol]))[2] < (
-                self.state.basis[row] * qty / self.state.qty[row] + LOSS_MARGIN)
+            price = float(prices[o.symbol])
+            sale = self._sale(qty, price)
+            loss = sale[2] < self.state.basis[row] * qty / self.state.qty[row] + LOSS_MARGIN
             if loss and o.reason != "harvest" and day - self.last_buy[g] <= WINDOW_DAYS:
                 continue  # a loss sale with a purchase of the group in the last 30 days would be a wash sale
-            self._sell(on, row, qty, float(prices[o.symbol]), o.reason)
+            self._sell(on, row, qty, price, o.reason, sale)
         buys = [o for o in orders if o.side == "buy" and tradable[o.symbol]
                 and self.last_loss[self.group_of[o.symbol]] < day - WINDOW_DAYS]
         need = sum(o.quantity * prices[o.symbol] * (1 + self.config.trading_cost) for o in buys)

@@ -106,7 +106,7 @@ def scan(
     prices: FloatArray,
     as_of_day: int,
     thresholds: Thresholds,
-    root_idx: IntArray,
+    root_idx: IntArray | None,
     *,
     pending_hg: IntArray | None = None,
     loss_sale_hg: IntArray | None = None,
@@ -116,7 +116,8 @@ def scan(
     """Scan every lot: candidates, then the household guard.
 
     ``prices`` is aligned with ``table.symbols`` (NaN: no price, the lot is skipped); ``root_idx`` numbers
-    the lot each row is a part of (equal for ``L4`` and ``L4.1`` in one account); ``pending_hg`` lists the
+    the lot each row is a part of (equal for ``L4`` and ``L4.1`` in one account; ``None``: every row is a
+    lot of its own); ``pending_hg`` lists the
     (household, group) key of each pending buy; ``loss_sale_hg``/``loss_sale_day`` the key and ordinal
     day of each loss sale in the book (for the restricted list).
     """
@@ -154,8 +155,11 @@ def scan(
     rec_hg = hg_of(rec)
     recent_parts = np.bincount(rec_hg, minlength=n_hg)
     recent_candidates = np.bincount(rec_hg[candidate[rec]], minlength=n_hg)
-    _, first = np.unique(root_idx[rec], return_index=True)
-    recent_roots = np.bincount(rec_hg[first], minlength=n_hg)
+    if root_idx is None:  # every row a lot of its own
+        recent_roots = recent_parts
+    else:
+        _, first = np.unique(root_idx[rec], return_index=True)
+        recent_roots = np.bincount(rec_hg[first], minlength=n_hg)
     pending = np.bincount(pending_hg, minlength=n_hg) if pending_hg is not None and pending_hg.size else \
         np.zeros(n_hg, dtype=np.int64)
     last_loss = np.full(n_hg, NEVER, dtype=np.int64)
