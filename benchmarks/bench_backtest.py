@@ -37,17 +37,13 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def ours(years: int, market: object | None = None, risk_workers: int | None = None) -> tuple[float, float, object]:
-    """Wall and CPU seconds of one run (the market built first, outside the timing), and its records."""
-    if market is None:
-        market, start, end = synthetic_market("sp500", years=years, seed=0)
-    else:
-        market, start, end = market  # type: ignore[misc]
-    cfg = BacktestConfig(start=start, end=end, harvest_cadence="daily", rebalance_cadence="monthly",
+def ours(market: object, start: object, end: object, risk_workers: int | None = None) -> tuple[float, float, object]:
+    """Wall and CPU seconds of one run over the market (built before, outside the timing), and its records."""
+    cfg = BacktestConfig(start=start, end=end, harvest_cadence="daily", rebalance_cadence="monthly",  # type: ignore[arg-type]
                          ledger_check="end")
     c, t = cpu_seconds(), time.perf_counter()
     run = Simulation(market, cfg, risk_workers=risk_workers).run()  # type: ignore[arg-type]
-    return time.perf_counter() - t, cpu_seconds() - c, (market, start, end, run)
+    return time.perf_counter() - t, cpu_seconds() - c, run
 
 
 def cvxportfolio_run(market: object, start: object, end: object) -> float:
@@ -75,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv if argv is not None else [])
     print(f"cores: {os.cpu_count()}, BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}, "
           f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    wall, cpu, (market, start, end, run) = ours(args.years)
+    market, start, end = synthetic_market("sp500", years=args.years, seed=0)
+    wall, cpu, run = ours(market, start, end)
     n_tx = len(run.transactions)  # type: ignore[attr-defined]
     print(f"directindex backtest: {market.n} names, {start}..{end}, daily harvest, monthly rebalance: "  # type: ignore[attr-defined]
           f"{wall:.1f} s wall ({cpu:.1f} s CPU, risk models estimated ahead in a forked worker), "
@@ -91,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     single = None
     if not args.no_single:
-        single, single_cpu, (_, _, _, run) = ours(args.years, (market, start, end), risk_workers=1)
+        single, single_cpu, run = ours(market, start, end, risk_workers=1)
         print(f"directindex backtest in one process (risk models estimated when due): {single:.1f} s wall "
               f"({single_cpu:.1f} s CPU), {len(run.transactions)} ledger transactions")  # type: ignore[attr-defined]
         del run

@@ -21,6 +21,10 @@ OPS = st.lists(st.one_of(
 ), min_size=1, max_size=40)
 
 
+def _records(state: LotState) -> list:
+    return [state.record(SYMBOLS, i) for i in state.open_rows().tolist()]
+
+
 def _apply(state: LotState, ops: list[tuple]) -> None:
     for k, op in enumerate(ops):
         if op[0] == "add":
@@ -42,7 +46,7 @@ def test_columns_hold_the_floats_of_the_records(ops: list[tuple]) -> None:
     six-place rounding, cents of basis), in row order; ``record(k)`` is row k's record."""
     state = LotState("A")
     _apply(state, ops)
-    records = state.records(SYMBOLS)
+    records = _records(state)
     cols = state.columns(SYMBOLS)
     assert len(cols) == len(records) == state.open_rows().size
     assert [cols[k] for k in range(len(cols))] == records
@@ -59,9 +63,9 @@ def test_an_unchanged_lot_keeps_its_record_and_a_moved_one_gets_a_new_one() -> N
     state = LotState("A")
     state.add(0, 10.0, 1000.0, START, "T1")
     state.add(1, 20.0, 2000.0, START, "T2")
-    first = state.records(SYMBOLS)
+    first = _records(state)
     state.relieve(1, 5.0)
-    second = state.records(SYMBOLS)
+    second = _records(state)
     assert second[0] is first[0]
     assert second[1] is not first[1] and float(second[1].quantity) == 15.0 and float(second[1].cost) == 1500.0
     assert state.columns(SYMBOLS)[1] is second[1]

@@ -41,7 +41,7 @@ class LotState:
         self.lt_on = np.zeros(capacity, np.int64)
         self.ids: list[str] = []
         self.row_of: dict[str, int] = {}  # lot id -> its row (rows are never reused)
-        self._records: dict[int, Lot] = {}  # row -> its Lot record, see records
+        self._records: dict[int, Lot] = {}  # row -> its Lot record, see record
         # the quantity and basis each row's record was built with (zero: none yet, as no open lot holds 0)
         self._built_qty = np.zeros(capacity)
         self._built_basis = np.zeros(capacity)
@@ -112,10 +112,6 @@ class LotState:
     def basis_by_symbol(self, n_symbols: int) -> FloatArray:
         rows = self.open_rows()
         return np.bincount(self.sym[rows], weights=self.basis[rows], minlength=n_symbols).astype(np.float64)
-
-    def records(self, symbols: tuple[str, ...]) -> list[Lot]:
-        """The open lots as ledger ``Lot`` records, in row order."""
-        return [self.record(symbols, i) for i in self.open_rows().tolist()]
 
     def record(self, symbols: tuple[str, ...], i: int) -> Lot:
         """Row ``i``'s lot as a ledger ``Lot`` record.

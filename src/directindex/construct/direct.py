@@ -96,9 +96,11 @@ class DirectProblem:
         s_gain = gain_all[is_[first], ks[first]] if ns else np.zeros(0)
         cost = np.asarray(d.transaction_cost, float)
         sellable = np.asarray(np.bincount(s_name, weights=s_cap, minlength=n), dtype=float)  # per name
+        buyable = np.zeros(n)  # per name, the weight that may be bought (NEVER: no cap)
+        buyable[ib] = np.minimum(buy_caps[ib], NEVER)
         if (not np.any(tax_all) and not np.any(cost) and d.max_turnover >= NEVER and not gain_on
                 and d.te_budget_sq >= NEVER):
-            return self._min_te(d, t0, h, b, caps, ib, sellable, buy_caps, upper, lower, tolerance, max_iter)
+            return self._min_te(d, t0, h, b, caps, sellable, buyable, upper, lower, tolerance, max_iter)
         # variables: the sells (ns), then c = the change in each moving name's weight (nm), then y = X a (k),
         # then (when the exposures are sparse) z = B'a (kz). A buy is not a variable: it is what the weight
         # change leaves after the sales, ``buy = c + sold`` (zero for a name that cannot be bought).
@@ -129,22 +131,18 @@ class DirectProblem:
                             2.0 * dvar[mv] * ab[mv] + np.where(can_buy[mv], cost[mv], 0.0), np.zeros(k + kz)])
         constant = float(ab @ (dvar * ab))
 
-        def bought(rows_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """Entries of ``c_i + sold_i`` for the names with a row (``rows_of[i] >= 0``): rows, columns."""
-            on = rows_of[s_name] >= 0
-            names_ = np.flatnonzero(rows_of >= 0)
-            return (np.concatenate([rows_of[names_], rows_of[s_name[on]]]),
-                    np.concatenate([c0 + slot[names_], np.flatnonzero(on)]))
-
-        def rows_for(which: np.ndarray) -> np.ndarray:
-            out = np.full(n, -1, dtype=np.int64)
-            out[which] = np.arange(len(which))
-            return out
+        def bought(which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Entries of ``c_i + sold_i``, one row per name of ``which`` in its order: rows, columns."""
+            row = np.full(n, -1, dtype=np.int64)
+            row[which] = np.arange(len(which))
+            on = row[s_name] >= 0
+            return (np.concatenate([row[which], row[s_name[on]]]),
+                    np.concatenate([c0 + slot[which], np.flatnonzero(on)]))
 
         A = _Rows(nx)
         # zero cone: c + sold = 0 where nothing can be bought ; y - X c = X ab ; sum(c) = invested - sum(h)
         no_buy = mv[~can_buy[mv]]
-        r, c = bought(rows_for(no_buy))
+        r, c = bought(no_buy)
         A.extend(r, c, np.ones(len(r)), np.zeros(len(no_buy)))
         _factor_rows(A, d, X, mv, ab, c0, y0, through)
         A.extend(np.zeros(nm, dtype=np.int64), c0 + np.arange(nm), np.ones(nm), np.array([d.invested - h.sum()]))
@@ -153,18 +151,16 @@ class DirectProblem:
         # a bound on c only where it can bind: above what the trades allow on their own (c <= buyable,
         # c >= -sellable). Selling a whole name already meets a floor of zero, so the row for it would be
         # a second constraint active at the same point (degenerate), not a limit.
-        buyable = np.zeros(n)
-        buyable[ib] = buy_caps[ib]
         up = np.flatnonzero(upper[mv] - h[mv] < buyable[mv] - FIXED_TOL)
         A.extend(np.arange(len(up)), c0 + up, np.ones(len(up)), upper[mv][up] - h[mv][up])
         lo = np.flatnonzero(lower[mv] - h[mv] > -sellable[mv] + FIXED_TOL)
         A.extend(np.arange(len(lo)), c0 + lo, -np.ones(len(lo)), h[mv][lo] - lower[mv][lo])
-        r, c = bought(rows_for(ib))
+        r, c = bought(ib)
         A.extend(r, c, -np.ones(len(r)), np.zeros(len(ib)))  # buy >= 0
         A.extend(np.arange(ns), np.arange(ns), -np.ones(ns), np.zeros(ns))  # sell >= 0
         A.extend(np.arange(ns), np.arange(ns), np.ones(ns), s_cap)  # sell <= caps
         capped = ib[buy_caps[ib] < NEVER]
-        r, c = bought(rows_for(capped))
+        r, c = bought(capped)
         A.extend(r, c, np.ones(len(r)), buy_caps[capped])  # buy <= caps
         self._policy_rows(A, d, h, ab, mv, c0)
         if d.max_turnover < NEVER:
@@ -235,8 +231,8 @@ class DirectProblem:
             status, message = _status(sol.status)
         return sol, status, message
 
-    def _min_te(self, d: SolveInputs, t0: float, h: FloatArray, b: FloatArray, caps: FloatArray, ib: np.ndarray,
-                sellable: FloatArray, buy_caps: FloatArray, upper: FloatArray, lower: FloatArray,
+    def _min_te(self, d: SolveInputs, t0: float, h: FloatArray, b: FloatArray, caps: FloatArray,
+                sellable: FloatArray, buyable: FloatArray, upper: FloatArray, lower: FloatArray,
                 tolerance: float, max_iter: int) -> SolveOutcome:
         """Minimum tracking error with no tax and no costs (the floor of the budget), in the weight changes alone.
 
@@ -245,8 +241,6 @@ class DirectProblem:
         rows of the full problem. A sale relieves the name's segments in order, as a merged variable does.
         """
         n, kseg = self.structure.n, self.structure.segments
-        buyable = np.zeros(n)
-        buyable[ib] = np.minimum(buy_caps[ib], NEVER)
         moving = (sellable > 0) | (buyable > 0)
         if _fixed_outside(moving, h, upper, lower):
             return SolveOutcome.failed(n, kseg, "infeasible", FIXED_OUTSIDE, time.perf_counter() - t0)

@@ -208,13 +208,13 @@ def price_columns(columns: LotColumns, rows: npt.NDArray[np.int64], name: npt.ND
     if not len(rows):
         return EMPTY_LOTS
     names, first_at, group = np.unique(name, return_index=True, return_inverse=True)
+    appearance = np.argsort(first_at, kind="stable")  # the names in the order of their first lot
     rank = np.empty(len(names), dtype=np.int64)
-    rank[np.argsort(first_at, kind="stable")] = np.arange(len(names))
-    ids = np.array(columns.ids)[rows] if len(columns.ids) else np.zeros(0, dtype=str)
+    rank[appearance] = np.arange(len(names))
     rows_list = rows.tolist()
-    return _priced(names[np.argsort(first_at, kind="stable")].tolist(), name, rank[group.reshape(-1)],
+    return _priced(names[appearance].tolist(), name, rank[group.reshape(-1)],
                    columns.quantity[rows], columns.basis[rows], columns.long_term_on[rows],
-                   columns.holding_start[rows], ids,
+                   columns.holding_start[rows], np.array(columns.ids)[rows],
                    lambda order: _Records([rows_list[j] for j in order], columns.record), prices, as_of, rates)
 
 

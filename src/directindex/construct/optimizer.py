@@ -391,28 +391,22 @@ class TrackingErrorOptimizer:
 
     def _price_columns(self, cols: LotColumns, holdings: Holdings, price: FloatArray,
                        prices: Mapping[str, float] | pd.Series | None, policy: Policy) -> tuple[PricedLots, float]:
-        """:meth:`_price_records` on lots given as columns: the same figures without a record per lot."""
+        """:meth:`_price_records` on lots given as columns: the same figures without a record per lot.
+
+        A held name outside the universe (or without a price in it) is rare: then the records path prices
+        the account, outside value and errors included.
+        """
         if cols.account != holdings.account:
-            return price_columns(cols, np.zeros(0, np.int64), np.zeros(0, np.int64), price, holdings.as_of,
-                                 policy.rates), 0.0
+            return EMPTY_LOTS, 0.0
         hit = self._column_codes
         if hit is None or hit[0] is not cols.symbols:
             hit = (cols.symbols, np.array([self._index.get(s, -1) for s in cols.symbols], dtype=np.int64))
             self._column_codes = hit
         rows = np.flatnonzero(cols.quantity > 0)
         name = hit[1][cols.symbol[rows]]
-        inside = name >= 0
-        inside[inside] = np.isfinite(price[name[inside]])
-        outside_value = 0.0
-        if not inside.all():
-            out_rows = rows[~inside]
-            codes = cols.symbol[out_rows]
-            _, first = np.unique(codes, return_index=True)
-            for c in codes[np.sort(first)].tolist():  # in the order of their first lot, as by_symbol has them
-                sym = cols.symbols[c]
-                shares = sum(cols.record(int(r)).quantity for r in out_rows[codes == c].tolist())
-                outside_value += float(shares) * _outside_price(sym, prices, holdings)
-        return price_columns(cols, rows[inside], name[inside], price, holdings.as_of, policy.rates), outside_value
+        if np.any(name < 0) or not np.isfinite(price[name]).all():
+            return self._price_records(holdings, price, prices, policy)
+        return price_columns(cols, rows, name, price, holdings.as_of, policy.rates), 0.0
 
     def _bounds(self, case: _Case, policy: Policy, exclusions: Exclusions) -> _Bounds:
         n = self.universe.n
